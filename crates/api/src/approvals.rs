@@ -1,0 +1,364 @@
+//! `/api/v1/approvals`: every approval command as an endpoint, and the
+//! auditors' reads (history, state as of a time or version).
+//!
+//! Roles (see README "Roles"): sales and managers request approvals (of a
+//! contract or a lead's design) and cancel them; anyone authenticated may
+//! post a decision, and the domain decides eligibility: the current level's
+//! listed users, or holders of its listed roles, as the token names them
+//! (`actor_roles`; admin is not widened to every role there, so an admin is
+//! eligible only where listed), anyone else gets 409
+//! `approval.not_eligible`. Managers escalate an overdue level by hand (the
+//! deadline worker issues the same command). Auditors and managers read
+//! history and the state as of a time or version; admins do everything
+//! else.
+//!
+//! | action | body | roles |
+//! |---|---|---|
+//! | `POST /api/v1/approvals` (request) | `subject` {kind, id}, `value`?, `levels` [{approvers: [{user_id} \| {role}], required, due_secs?}] | sales, manager |
+//! | `decisions` | `decision` (approve \| reject \| request_changes), `comment` (required unless approve) | any; eligibility by the domain |
+//! | `escalate` | `level`? (default: the current level) | manager |
+//! | `cancel` | `reason`? | sales, manager |
+//! | `GET /{id}?as_of=\|at_version=`, `GET /{id}/history` | | auditor, manager |
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chronicle_domain::approval::{
+    Approval, ApprovalCommand, Decision, Status, Subject, SubjectKind, MAX_LEVELS,
+};
+use chronicle_domain::policy::{Approver, LevelSpec};
+use chronicle_domain::value::{Currency, LongText, Money, ShortText};
+use chronicle_store::StreamId;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::auth::{Principal, Role};
+use crate::command_http::{
+    actor_id, command_error, entity_id, parse_body, ApiQuery, Fields, Request,
+};
+use crate::error::ApiError;
+use crate::history;
+use crate::observability::RequestId;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/approvals", post(request_approval))
+        .route("/api/v1/approvals/{id}", get(state_at))
+        .route("/api/v1/approvals/{id}/history", get(history_of))
+        .route("/api/v1/approvals/{id}/{action}", post(act))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestBody {
+    subject: SubjectBody,
+    value: Option<MoneyBody>,
+    levels: Vec<LevelBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectBody {
+    /// `contract` or `lead_design`.
+    kind: String,
+    id: Uuid,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoneyBody {
+    amount_minor: i64,
+    currency: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LevelBody {
+    approvers: Vec<ApproverBody>,
+    required: u16,
+    due_secs: Option<u64>,
+}
+
+/// `{"user_id": "<uuid>"}` or `{"role": "approver"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproverBody {
+    user_id: Option<Uuid>,
+    role: Option<String>,
+}
+
+fn request<'a>(
+    state: &'a AppState,
+    principal: &'a Principal,
+    headers: &'a HeaderMap,
+    request_id: &'a RequestId,
+    uri: &'a Uri,
+    body: &'a [u8],
+) -> Request<'a> {
+    Request {
+        state,
+        principal,
+        headers,
+        request_id: Some(request_id),
+        path: uri.path(),
+        body,
+        collection: "approvals",
+        what: "approval",
+    }
+}
+
+async fn request_approval(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require_any(&[Role::Sales, Role::Manager])?;
+    let b: RequestBody = parse_body(&headers, &body)?;
+    let mut f = Fields::default();
+    let kind = match b.subject.kind.as_str() {
+        "contract" => Some(SubjectKind::Contract),
+        "lead_design" => Some(SubjectKind::LeadDesign),
+        _ => {
+            f.fail("subject.kind", "must be contract or lead_design");
+            None
+        }
+    };
+    let value = match b.value {
+        None => Some(None),
+        Some(m) => f
+            .check("value.currency", Currency::parse("currency", &m.currency))
+            .and_then(|c| {
+                f.check(
+                    "value.amount_minor",
+                    Money::new("amount_minor", m.amount_minor, c),
+                )
+            })
+            .map(Some),
+    };
+    if b.levels.is_empty() {
+        f.fail("levels", "at least one level is needed");
+    } else if b.levels.len() > MAX_LEVELS {
+        f.fail("levels", format!("at most {MAX_LEVELS} levels"));
+    }
+    let mut levels = Vec::with_capacity(b.levels.len());
+    for (i, level) in b.levels.into_iter().enumerate() {
+        let mut approvers = Vec::with_capacity(level.approvers.len());
+        for (j, a) in level.approvers.into_iter().enumerate() {
+            let field = format!("levels[{i}].approvers[{j}]");
+            match (a.user_id, a.role) {
+                (Some(user), None) => approvers.push(Approver::User(user)),
+                (None, Some(role)) => approvers.push(Approver::Role(role.trim().to_lowercase())),
+                _ => f.fail(&field, "give user_id or role, exactly one"),
+            }
+        }
+        let spec = LevelSpec {
+            approvers,
+            required: level.required,
+            due_secs: level.due_secs,
+        };
+        if f.check(&format!("levels[{i}]"), spec.validate("level"))
+            .is_some()
+        {
+            levels.push(spec);
+        }
+    }
+    f.finish()?;
+    let (Some(kind), Some(value)) = (kind, value) else {
+        return Err(ApiError::bad_request("validation_failed", "invalid body"));
+    };
+    let command = ApprovalCommand::Request {
+        subject: Subject {
+            kind,
+            id: b.subject.id,
+        },
+        value,
+        levels,
+        requested_by: actor_id(&principal),
+        at: Utc::now(),
+    };
+    request(&state, &principal, &headers, &request_id, &uri, &body)
+        .run::<Approval>(Uuid::now_v7(), true, command)
+        .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    decision: Option<String>,
+    comment: Option<String>,
+    level: Option<u16>,
+    reason: Option<String>,
+}
+
+async fn act(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    uri: Uri,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = entity_id(&id)?;
+    let b: ActionBody = if body.is_empty() {
+        ActionBody::default()
+    } else {
+        parse_body(&headers, &body)?
+    };
+    let actor = actor_id(&principal);
+    let at = Utc::now();
+    let mut f = Fields::default();
+    let command = match action.as_str() {
+        "decisions" => {
+            let decision = match b.decision.as_deref() {
+                Some("approve") => Some(Decision::Approve),
+                Some("reject") => Some(Decision::Reject),
+                Some("request_changes") => Some(Decision::RequestChanges),
+                Some(_) => {
+                    f.fail("decision", "must be approve, reject or request_changes");
+                    None
+                }
+                None => {
+                    f.fail("decision", "required");
+                    None
+                }
+            };
+            let comment = match b.comment {
+                Some(c) => f.check("comment", LongText::parse("comment", c)).map(Some),
+                None => {
+                    if decision.is_some_and(|d| d != Decision::Approve) {
+                        f.fail("comment", "required to reject or request changes");
+                    }
+                    Some(None)
+                }
+            };
+            f.finish()?;
+            let (Some(decision), Some(comment)) = (decision, comment) else {
+                return Err(ApiError::bad_request("validation_failed", "invalid body"));
+            };
+            // Role names as the token gives them: the domain matches them
+            // against the level's listed roles.
+            let actor_roles = principal
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect();
+            ApprovalCommand::Decide {
+                decision,
+                comment,
+                actor,
+                actor_roles,
+                at,
+            }
+        }
+        "escalate" => {
+            principal.require_any(&[Role::Manager])?;
+            f.finish()?;
+            let level = match b.level {
+                Some(level) => level,
+                None => current_level(&state, &principal, id).await?,
+            };
+            ApprovalCommand::Escalate { level, at }
+        }
+        "cancel" => {
+            principal.require_any(&[Role::Sales, Role::Manager])?;
+            let reason = match b.reason {
+                Some(r) => f.check("reason", ShortText::parse("reason", r)).map(Some),
+                None => Some(None),
+            };
+            f.finish()?;
+            let Some(reason) = reason else {
+                return Err(ApiError::bad_request("validation_failed", "invalid body"));
+            };
+            ApprovalCommand::Cancel { reason, actor, at }
+        }
+        _ => return Err(ApiError::not_found("action")),
+    };
+    request(&state, &principal, &headers, &request_id, &uri, &body)
+        .run::<Approval>(id, false, command)
+        .await
+}
+
+/// The level deciding now, for an escalation that names none.
+async fn current_level(state: &AppState, principal: &Principal, id: Uuid) -> Result<u16, ApiError> {
+    let stream = StreamId::parse(id.to_string())?;
+    state
+        .commands
+        .load::<Approval>(&principal.tenant, &stream)
+        .await
+        .map_err(|e| command_error("approval", e))?
+        .map(|l| l.state.current_level)
+        .ok_or_else(|| ApiError::not_found("approval"))
+}
+
+fn approver_json(a: &Approver) -> Value {
+    match a {
+        Approver::User(id) => json!({ "user_id": id }),
+        Approver::Role(role) => json!({ "role": role }),
+    }
+}
+
+/// The approval as the domain saw it at a time or version (auditors).
+async fn state_at(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<history::StateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (id, loaded) =
+        history::past_state::<Approval>(&state, &principal, &id, &q, "approval").await?;
+    let a = &loaded.state;
+    let levels: Vec<Value> = a
+        .levels
+        .iter()
+        .map(|l| {
+            json!({
+                "approvers": l.spec.approvers.iter().map(approver_json).collect::<Vec<_>>(),
+                "required": l.spec.required,
+                "due_secs": l.spec.due_secs,
+                "approvals": l.approvals,
+                "decided": l.decided,
+                "opened_at": l.opened_at,
+                "due_at": l.due_at(),
+                "escalated": l.escalated,
+                "completed": l.completed,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": id,
+        "version": loaded.version,
+        "position": loaded.position,
+        "updated_at": loaded.updated_at,
+        "status": a.status.map(Status::as_str),
+        "subject": a.subject.map(|s| json!({
+            "kind": match s.kind {
+                SubjectKind::Contract => "contract",
+                SubjectKind::LeadDesign => "lead_design",
+            },
+            "id": s.id,
+        })),
+        "current_level": a.current_level,
+        "levels": levels,
+    })))
+}
+
+async fn history_of(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(page): ApiQuery<history::Page>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_any(&[Role::Auditor, Role::Manager])?;
+    let id = entity_id(&id)?;
+    history::of_stream(&state, &principal.tenant, id, "approval", page).await
+}

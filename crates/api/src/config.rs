@@ -1,0 +1,276 @@
+//! Configuration from the environment (see README "Configuration").
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The shortest `CHRONICLE_JWT_SECRET` accepted, in bytes.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Settings shared by every subcommand.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: use this server; unset = the embedded database.
+    pub database_url: Option<String>,
+    /// `CHRONICLE_DATA_DIR`: embedded database, search index, secrets.
+    pub data_dir: PathBuf,
+    /// `CHRONICLE_LISTEN`: the HTTP address.
+    pub listen: SocketAddr,
+    /// `CHRONICLE_DB_POOL`: connections in the pool.
+    pub pool_size: u32,
+    /// `CHRONICLE_JWT_SECRET`: the HS256 key; unset = generated once into
+    /// `<data dir>/jwt-secret`.
+    pub jwt_secret: Option<Secret>,
+    /// `CHRONICLE_OIDC_*`: an OIDC provider whose RS256/ES256 tokens are
+    /// accepted; `None` when `CHRONICLE_OIDC_ISSUER` is unset.
+    pub oidc: Option<OidcConfig>,
+    /// `CHRONICLE_RATE_LIMIT`: requests per hour per user (tenant + sub).
+    pub rate_limit_per_hour: u32,
+    /// `CHRONICLE_MAX_BODY_BYTES`: the largest request body accepted.
+    pub max_body_bytes: usize,
+    /// `CHRONICLE_REQUEST_TIMEOUT_SECS`: how long a request may take.
+    pub request_timeout: Duration,
+}
+
+/// Where RS256/ES256 tokens come from and how their claims are named.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// `CHRONICLE_OIDC_ISSUER`: the exact `iss` of accepted tokens.
+    pub issuer: String,
+    /// `CHRONICLE_OIDC_AUDIENCE`: the `aud` accepted tokens must carry.
+    pub audience: String,
+    /// `CHRONICLE_OIDC_JWKS_URL`: the provider's signing keys.
+    pub jwks_url: String,
+    /// `CHRONICLE_OIDC_TENANT_CLAIM` (default `tenant`; Microsoft Entra ID: `tid`).
+    pub tenant_claim: String,
+    /// `CHRONICLE_OIDC_ROLES_CLAIM` (default `roles`).
+    pub roles_claim: String,
+}
+
+/// A secret string whose `Debug` output does not show it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A configuration value that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let listen_raw = var("CHRONICLE_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen_raw
+            .parse()
+            .map_err(|e: std::net::AddrParseError| ConfigError {
+                var: "CHRONICLE_LISTEN",
+                value: listen_raw.clone(),
+                reason: format!("{e} (expected host:port, e.g. 127.0.0.1:8080)"),
+            })?;
+        let pool_size = number(
+            &var,
+            "CHRONICLE_DB_POOL",
+            32,
+            1..=1000,
+            "expected a number of connections from 1 to 1000",
+        )?;
+        let jwt_secret = match var("CHRONICLE_JWT_SECRET") {
+            Some(s) if s.len() < MIN_JWT_SECRET_BYTES => {
+                return Err(ConfigError {
+                    var: "CHRONICLE_JWT_SECRET",
+                    value: "***".into(),
+                    reason: format!(
+                        "too short: {} bytes, at least {MIN_JWT_SECRET_BYTES} needed \
+                         (or unset it to have one generated)",
+                        s.len()
+                    ),
+                })
+            }
+            other => other.map(Secret),
+        };
+        let rate_limit_per_hour = number(
+            &var,
+            "CHRONICLE_RATE_LIMIT",
+            1000,
+            1..=100_000_000,
+            "expected requests per hour per user, from 1 to 100000000",
+        )?;
+        let max_body_bytes = number(
+            &var,
+            "CHRONICLE_MAX_BODY_BYTES",
+            1024 * 1024,
+            1024..=(1 << 30),
+            "expected a size in bytes from 1024 to 1073741824",
+        )? as usize;
+        let timeout_secs = number(
+            &var,
+            "CHRONICLE_REQUEST_TIMEOUT_SECS",
+            30,
+            1..=3600,
+            "expected seconds from 1 to 3600",
+        )?;
+        Ok(Self {
+            database_url: var("DATABASE_URL"),
+            data_dir: var("CHRONICLE_DATA_DIR")
+                .map_or_else(|| PathBuf::from(".chronicle"), PathBuf::from),
+            listen,
+            pool_size: pool_size as u32,
+            jwt_secret,
+            oidc: oidc(&var)?,
+            rate_limit_per_hour: rate_limit_per_hour as u32,
+            max_body_bytes,
+            request_timeout: Duration::from_secs(timeout_secs),
+        })
+    }
+}
+
+fn number(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    expected: &str,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = var(name) else {
+        return Ok(default);
+    };
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| ConfigError {
+            var: name,
+            value: raw.clone(),
+            reason: expected.into(),
+        })
+}
+
+fn oidc(var: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcConfig>, ConfigError> {
+    let issuer = var("CHRONICLE_OIDC_ISSUER");
+    let audience = var("CHRONICLE_OIDC_AUDIENCE");
+    let jwks_url = var("CHRONICLE_OIDC_JWKS_URL");
+    let (issuer, audience, jwks_url) = match (issuer, audience, jwks_url) {
+        (None, None, None) => return Ok(None),
+        (Some(i), Some(a), Some(j)) => (i, a, j),
+        (i, a, j) => {
+            let (var, value) = [
+                ("CHRONICLE_OIDC_ISSUER", i),
+                ("CHRONICLE_OIDC_AUDIENCE", a),
+                ("CHRONICLE_OIDC_JWKS_URL", j),
+            ]
+            .into_iter()
+            .find(|(_, v)| v.is_none())
+            .expect("one is missing");
+            return Err(ConfigError {
+                var,
+                value: value.unwrap_or_default(),
+                reason: "CHRONICLE_OIDC_ISSUER, CHRONICLE_OIDC_AUDIENCE and \
+                         CHRONICLE_OIDC_JWKS_URL are needed together"
+                    .into(),
+            });
+        }
+    };
+    let parsed = reqwest::Url::parse(&jwks_url).map_err(|e| ConfigError {
+        var: "CHRONICLE_OIDC_JWKS_URL",
+        value: jwks_url.clone(),
+        reason: format!("{e} (expected an https:// URL)"),
+    })?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return Err(ConfigError {
+            var: "CHRONICLE_OIDC_JWKS_URL",
+            value: jwks_url,
+            reason: "expected an https:// (or http://) URL".into(),
+        });
+    }
+    let claim = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+        let value = var(name).unwrap_or_else(|| default.into());
+        if value.len() <= 100 && value.chars().all(|c| c.is_ascii_graphic()) {
+            Ok(value)
+        } else {
+            Err(ConfigError {
+                var: name,
+                value,
+                reason: "expected a claim name (visible ASCII, at most 100 characters)".into(),
+            })
+        }
+    };
+    Ok(Some(OidcConfig {
+        issuer,
+        audience,
+        jwks_url,
+        tenant_claim: claim("CHRONICLE_OIDC_TENANT_CLAIM", "tenant")?,
+        roles_claim: claim("CHRONICLE_OIDC_ROLES_CLAIM", "roles")?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.rate_limit_per_hour, 1000);
+        assert_eq!(c.max_body_bytes, 1024 * 1024);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert!(c.oidc.is_none() && c.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        let e = config(&[("CHRONICLE_RATE_LIMIT", "lots")]).unwrap_err();
+        assert_eq!(e.var, "CHRONICLE_RATE_LIMIT");
+        let e = config(&[("CHRONICLE_JWT_SECRET", "short")]).unwrap_err();
+        assert!(e.to_string().contains("too short") && !e.to_string().contains("short\""));
+        let e = config(&[("CHRONICLE_OIDC_ISSUER", "https://idp")]).unwrap_err();
+        assert_eq!(e.var, "CHRONICLE_OIDC_AUDIENCE");
+        let e = config(&[
+            ("CHRONICLE_OIDC_ISSUER", "https://idp"),
+            ("CHRONICLE_OIDC_AUDIENCE", "chronicle"),
+            ("CHRONICLE_OIDC_JWKS_URL", "ftp://idp/keys"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "CHRONICLE_OIDC_JWKS_URL");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = config(&[("CHRONICLE_JWT_SECRET", &"s".repeat(40))]).unwrap();
+        assert!(!format!("{c:?}").contains("sssss"));
+    }
+}

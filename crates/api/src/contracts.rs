@@ -1,0 +1,538 @@
+//! `/api/v1/contracts`: every contract command as an endpoint, and the
+//! auditors' reads (history, state as of a time or version).
+//!
+//! Roles (see README "Roles"): sales and managers draft, amend, submit for
+//! approval, sign, activate, renew, terminate, share and unshare contracts;
+//! the approval itself is decided under `/api/v1/approvals`. Approving or
+//! rejecting a contract (`approve`, `reject`: issued by the process manager
+//! when the approval named at submission is granted or rejected) and
+//! expiring it (`expire`: issued by the timer on the end date) are
+//! process-manager commands, exposed to admins only, for repairs. Auditors
+//! and managers read history and the state as of a time or version; admins
+//! do everything.
+//!
+//! | action | body | roles |
+//! |---|---|---|
+//! | `POST /api/v1/contracts` (draft) | title, parties, counterparty, value, start_date, end_date, body | sales, manager |
+//! | `amend` | `terms` {value, start_date, end_date} and/or `body` | sales, manager |
+//! | `submit` | `approval_id` (an approval of this contract) | sales, manager |
+//! | `approve` | `approval_id` | admin (process manager) |
+//! | `reject` | `approval_id`, `reason` | admin (process manager) |
+//! | `sign` | `signatory_name` | sales, manager |
+//! | `activate` | none | sales, manager |
+//! | `renew` | `new_end_date` | sales, manager |
+//! | `terminate` | `reason` | sales, manager |
+//! | `expire` | none | admin (timer) |
+//! | `shares` | `user_id` or `role` | sales, manager |
+//! | `unshare` | `user_id` or `role` | sales, manager |
+//! | `GET /{id}?as_of=\|at_version=`, `GET /{id}/history` | | auditor, manager |
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chronicle_domain::approval::{Approval, SubjectKind};
+use chronicle_domain::contract::{
+    Contact, Contract, ContractCommand, Counterparty, DraftContract, Grantee, Party, PartyKind,
+    Terms,
+};
+use chronicle_domain::value::{Currency, Email, LongText, Money, ShortText};
+use chronicle_store::StreamId;
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::auth::{Principal, Role};
+use crate::command_http::{
+    actor_id, command_error, entity_id, parse_body, ApiQuery, Fields, Request,
+};
+use crate::error::ApiError;
+use crate::history;
+use crate::observability::RequestId;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/contracts", post(draft))
+        .route("/api/v1/contracts/{id}", get(state_at))
+        .route("/api/v1/contracts/{id}/history", get(history_of))
+        .route("/api/v1/contracts/{id}/{action}", post(act))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DraftBody {
+    title: String,
+    parties: Vec<PartyBody>,
+    counterparty: CounterpartyBody,
+    value: MoneyBody,
+    start_date: String,
+    end_date: String,
+    body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartyBody {
+    name: String,
+    /// `person` or `organisation`.
+    kind: String,
+    /// `supplier`, `customer`, `guarantor`...
+    role: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CounterpartyBody {
+    organisation: String,
+    contact: ContactBody,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactBody {
+    name: String,
+    email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoneyBody {
+    /// In minor units (cents).
+    amount_minor: i64,
+    currency: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TermsBody {
+    value: MoneyBody,
+    start_date: String,
+    end_date: String,
+}
+
+/// Parses money under `field` (`value`, `terms.value`).
+fn money(f: &mut Fields, field: &str, m: MoneyBody) -> Option<Money> {
+    let currency_field = format!("{field}.currency");
+    let currency = f.check(&currency_field, Currency::parse("currency", &m.currency))?;
+    f.check(
+        &format!("{field}.amount_minor"),
+        Money::new("amount_minor", m.amount_minor, currency),
+    )
+}
+
+/// Parses an ISO 8601 calendar date (`2026-01-31`) under `field`.
+fn date(f: &mut Fields, field: &str, raw: &str) -> Option<NaiveDate> {
+    match NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d") {
+        Ok(d) => Some(d),
+        Err(_) => {
+            f.fail(field, "must be a date such as 2026-01-31");
+            None
+        }
+    }
+}
+
+fn terms(f: &mut Fields, field: &str, t: TermsBody) -> Option<Terms> {
+    let value = money(f, &format!("{field}.value"), t.value);
+    let start_date = date(f, &format!("{field}.start_date"), &t.start_date);
+    let end_date = date(f, &format!("{field}.end_date"), &t.end_date);
+    Some(Terms {
+        value: value?,
+        start_date: start_date?,
+        end_date: end_date?,
+    })
+}
+
+fn request<'a>(
+    state: &'a AppState,
+    principal: &'a Principal,
+    headers: &'a HeaderMap,
+    request_id: &'a RequestId,
+    uri: &'a Uri,
+    body: &'a [u8],
+) -> Request<'a> {
+    Request {
+        state,
+        principal,
+        headers,
+        request_id: Some(request_id),
+        path: uri.path(),
+        body,
+        collection: "contracts",
+        what: "contract",
+    }
+}
+
+async fn draft(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require_any(&[Role::Sales, Role::Manager])?;
+    let b: DraftBody = parse_body(&headers, &body)?;
+    let mut f = Fields::default();
+    let title = f.check("title", ShortText::parse("title", b.title));
+    if b.parties.is_empty() {
+        f.fail("parties", "at least one party is needed");
+    }
+    let mut parties = Vec::with_capacity(b.parties.len());
+    for (i, p) in b.parties.into_iter().enumerate() {
+        let name = f.check(
+            &format!("parties[{i}].name"),
+            ShortText::parse("name", p.name),
+        );
+        let kind = match p.kind.as_str() {
+            "person" => Some(PartyKind::Person),
+            "organisation" => Some(PartyKind::Organisation),
+            _ => {
+                f.fail(
+                    &format!("parties[{i}].kind"),
+                    "must be person or organisation",
+                );
+                None
+            }
+        };
+        let role = f.check(
+            &format!("parties[{i}].role"),
+            ShortText::parse("role", p.role),
+        );
+        if let (Some(name), Some(kind), Some(role)) = (name, kind, role) {
+            parties.push(Party { name, kind, role });
+        }
+    }
+    let organisation = f.check(
+        "counterparty.organisation",
+        ShortText::parse("organisation", b.counterparty.organisation),
+    );
+    let contact_name = f.check(
+        "counterparty.contact.name",
+        ShortText::parse("name", b.counterparty.contact.name),
+    );
+    let contact_email = f.check(
+        "counterparty.contact.email",
+        Email::parse("email", &b.counterparty.contact.email),
+    );
+    let value = money(&mut f, "value", b.value);
+    let start_date = date(&mut f, "start_date", &b.start_date);
+    let end_date = date(&mut f, "end_date", &b.end_date);
+    let text = f.check("body", LongText::parse("body", b.body));
+    let (
+        Some(title),
+        Some(organisation),
+        Some(contact_name),
+        Some(contact_email),
+        Some(value),
+        Some(start_date),
+        Some(end_date),
+        Some(text),
+    ) = (
+        title,
+        organisation,
+        contact_name,
+        contact_email,
+        value,
+        start_date,
+        end_date,
+        text,
+    )
+    else {
+        return Err(f.finish().unwrap_err());
+    };
+    // Party errors leave the tuple above complete.
+    f.finish()?;
+    let command = ContractCommand::Draft(DraftContract {
+        title,
+        parties,
+        counterparty: Counterparty {
+            organisation,
+            contact: Contact {
+                name: contact_name,
+                email: contact_email,
+            },
+        },
+        value,
+        start_date,
+        end_date,
+        body: text,
+        owner: actor_id(&principal),
+        at: Utc::now(),
+    });
+    request(&state, &principal, &headers, &request_id, &uri, &body)
+        .run::<Contract>(Uuid::now_v7(), true, command)
+        .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    terms: Option<TermsBody>,
+    body: Option<String>,
+    approval_id: Option<Uuid>,
+    reason: Option<String>,
+    signatory_name: Option<String>,
+    new_end_date: Option<String>,
+    user_id: Option<Uuid>,
+    role: Option<String>,
+}
+
+fn required<T>(f: &mut Fields, field: &str, value: Option<T>) -> Option<T> {
+    if value.is_none() {
+        f.fail(field, "required");
+    }
+    value
+}
+
+/// `{"user_id": ...}` or `{"role": ...}`, exactly one.
+fn grantee(f: &mut Fields, user_id: Option<Uuid>, role: Option<String>) -> Option<Grantee> {
+    match (user_id, role) {
+        (Some(user), None) => Some(Grantee::User(user)),
+        (None, Some(role)) => f
+            .check("role", ShortText::parse("role", role))
+            .map(|r| Grantee::Role(r.as_str().to_lowercase())),
+        (Some(_), Some(_)) => {
+            f.fail("user_id", "give user_id or role, not both");
+            None
+        }
+        (None, None) => {
+            f.fail("user_id", "give user_id or role");
+            None
+        }
+    }
+}
+
+async fn act(
+    State(state): State<AppState>,
+    principal: Principal,
+    request_id: RequestId,
+    uri: Uri,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = entity_id(&id)?;
+    let b: ActionBody = if body.is_empty() {
+        ActionBody::default()
+    } else {
+        parse_body(&headers, &body)?
+    };
+    let actor = actor_id(&principal);
+    let at = Utc::now();
+    let mut f = Fields::default();
+    use Role::*;
+    const STAFF: &[Role] = &[Sales, Manager];
+    const ADMIN: &[Role] = &[Admin];
+    let (roles, command): (&[Role], Option<ContractCommand>) = match action.as_str() {
+        "amend" => {
+            let terms = b.terms.map(|t| terms(&mut f, "terms", t));
+            let text = b.body.map(|t| f.check("body", LongText::parse("body", t)));
+            (
+                STAFF,
+                match (terms, text) {
+                    (Some(None), _) | (_, Some(None)) => None,
+                    (terms, body) => Some(ContractCommand::Amend {
+                        terms: terms.flatten(),
+                        body: body.flatten(),
+                        actor,
+                        at,
+                    }),
+                },
+            )
+        }
+        "submit" => (
+            STAFF,
+            required(&mut f, "approval_id", b.approval_id).map(|approval_id| {
+                ContractCommand::SubmitForApproval {
+                    approval_id,
+                    actor,
+                    at,
+                }
+            }),
+        ),
+        "approve" => (
+            ADMIN,
+            required(&mut f, "approval_id", b.approval_id)
+                .map(|approval_id| ContractCommand::Approve { approval_id, at }),
+        ),
+        "reject" => {
+            let approval_id = required(&mut f, "approval_id", b.approval_id);
+            let reason = required(&mut f, "reason", b.reason)
+                .and_then(|r| f.check("reason", LongText::parse("reason", r)));
+            (
+                ADMIN,
+                approval_id
+                    .zip(reason)
+                    .map(|(approval_id, reason)| ContractCommand::Reject {
+                        approval_id,
+                        reason,
+                        at,
+                    }),
+            )
+        }
+        "sign" => (
+            STAFF,
+            required(&mut f, "signatory_name", b.signatory_name)
+                .and_then(|n| f.check("signatory_name", ShortText::parse("signatory_name", n)))
+                .map(|signatory_name| ContractCommand::Sign {
+                    signatory_name,
+                    actor,
+                    at,
+                }),
+        ),
+        "activate" => (STAFF, Some(ContractCommand::Activate { at })),
+        "renew" => (
+            STAFF,
+            required(&mut f, "new_end_date", b.new_end_date)
+                .and_then(|d| date(&mut f, "new_end_date", &d))
+                .map(|new_end_date| ContractCommand::Renew {
+                    new_end_date,
+                    actor,
+                    at,
+                }),
+        ),
+        "terminate" => (
+            STAFF,
+            required(&mut f, "reason", b.reason)
+                .and_then(|r| f.check("reason", LongText::parse("reason", r)))
+                .map(|reason| ContractCommand::Terminate { reason, actor, at }),
+        ),
+        "expire" => (ADMIN, Some(ContractCommand::Expire { at })),
+        "shares" => (
+            STAFF,
+            grantee(&mut f, b.user_id, b.role).map(|grantee| ContractCommand::Share {
+                grantee,
+                actor,
+                at,
+            }),
+        ),
+        "unshare" => (
+            STAFF,
+            grantee(&mut f, b.user_id, b.role).map(|grantee| ContractCommand::Unshare {
+                grantee,
+                actor,
+                at,
+            }),
+        ),
+        _ => return Err(ApiError::not_found("action")),
+    };
+    principal.require_any(roles)?;
+    f.finish()?;
+    let command =
+        command.ok_or_else(|| ApiError::bad_request("validation_failed", "invalid body"))?;
+    if let ContractCommand::SubmitForApproval { approval_id, .. } = &command {
+        check_approval(&state, &principal, *approval_id, id).await?;
+    }
+    request(&state, &principal, &headers, &request_id, &uri, &body)
+        .run::<Contract>(id, false, command)
+        .await
+}
+
+/// A contract is submitted to an approval of that contract, in the same
+/// tenant; anything else is a bad `approval_id`.
+async fn check_approval(
+    state: &AppState,
+    principal: &Principal,
+    approval_id: Uuid,
+    contract_id: Uuid,
+) -> Result<(), ApiError> {
+    let stream = StreamId::parse(approval_id.to_string())?;
+    let loaded = state
+        .commands
+        .load::<Approval>(&principal.tenant, &stream)
+        .await
+        .map_err(|e| command_error("approval", e))?;
+    let mut f = Fields::default();
+    match loaded.and_then(|l| l.state.subject) {
+        None => f.fail("approval_id", "no such approval"),
+        Some(s) if s.kind != SubjectKind::Contract || s.id != contract_id => {
+            f.fail("approval_id", "the approval is about another subject")
+        }
+        Some(_) => {}
+    }
+    f.finish()
+}
+
+fn money_json(m: &Money) -> Value {
+    json!({ "amount_minor": m.amount_minor, "currency": m.currency.as_str() })
+}
+
+fn grantee_json(g: &Grantee) -> Value {
+    match g {
+        Grantee::User(id) => json!({ "user_id": id }),
+        Grantee::Role(role) => json!({ "role": role }),
+    }
+}
+
+/// The contract as the domain saw it at a time or version (auditors).
+async fn state_at(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<history::StateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (id, loaded) =
+        history::past_state::<Contract>(&state, &principal, &id, &q, "contract").await?;
+    let c = loaded
+        .state
+        .details()
+        .ok_or_else(|| ApiError::not_found("contract"))?;
+    let parties: Vec<Value> = c
+        .parties
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name.as_str(),
+                "kind": match p.kind {
+                    PartyKind::Person => "person",
+                    PartyKind::Organisation => "organisation",
+                },
+                "role": p.role.as_str(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": id,
+        "version": loaded.version,
+        "position": loaded.position,
+        "updated_at": loaded.updated_at,
+        "status": c.status.as_str(),
+        "contract_version": c.version,
+        "title": c.title.as_str(),
+        "parties": parties,
+        "counterparty": {
+            "organisation": c.counterparty.organisation.as_str(),
+            "contact": {
+                "name": c.counterparty.contact.name.as_str(),
+                "email": c.counterparty.contact.email.as_str(),
+            },
+        },
+        "terms": {
+            "value": money_json(&c.terms.value),
+            "start_date": c.terms.start_date,
+            "end_date": c.terms.end_date,
+        },
+        "body": c.body.as_str(),
+        "owner": c.owner,
+        "pending_approval": c.pending_approval,
+        "rejection_reason": c.rejection_reason.as_ref().map(|r| r.as_str()),
+        "signatory_name": c.signatory_name.as_ref().map(|n| n.as_str()),
+        "signed_at": c.signed_at,
+        "shared_with": c.shared_with.iter().map(grantee_json).collect::<Vec<_>>(),
+    })))
+}
+
+async fn history_of(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(page): ApiQuery<history::Page>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_any(&[Role::Auditor, Role::Manager])?;
+    let id = entity_id(&id)?;
+    history::of_stream(&state, &principal.tenant, id, "contract", page).await
+}

@@ -1,0 +1,129 @@
+//! A spawned app over a fresh database, and token helpers.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use chronicle_api::{Application, Config};
+use chronicle_testkit::TestDb;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::Value;
+
+/// The HS256 secret test apps are configured with.
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub _db: TestDb,
+}
+
+impl TestApp {
+    /// An app with the test secret and otherwise default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// An app with the test secret plus `vars` (environment-style settings).
+    pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
+        let db = TestDb::new().await;
+        let mut map: HashMap<String, String> = HashMap::from([
+            ("CHRONICLE_LISTEN".into(), "127.0.0.1:0".into()),
+            ("CHRONICLE_JWT_SECRET".into(), SECRET.into()),
+        ]);
+        for (k, v) in vars {
+            map.insert(k.to_string(), v.to_string());
+        }
+        Self::spawn_config(db, map).await
+    }
+
+    pub async fn spawn_config(db: TestDb, vars: HashMap<String, String>) -> Self {
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+        let app = Application::build(&config, db.pool.clone()).await.unwrap();
+        let addr = app.local_addr().unwrap();
+        tokio::spawn(app.run_until(std::future::pending()));
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `GET /api/v1/me` with `token` (if any).
+    pub async fn me(&self, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url("/api/v1/me"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Signs `claims` with HS256 and `secret`.
+pub fn hs256(secret: &str, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A valid local token.
+pub fn token(tenant: &str, user: &str, roles: &[&str]) -> String {
+    hs256(
+        SECRET,
+        &serde_json::json!({ "sub": user, "tenant": tenant, "roles": roles, "exp": now() + 600 }),
+    )
+}
+
+/// Asserts an error answer: status, the documented body shape and code.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(body["error"]["details"].is_object(), "{body}");
+    body
+}
+
+/// `POST path` with `token` and a JSON body.
+pub async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET path` with `token`.
+pub async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}

@@ -1,0 +1,15 @@
+//! Black-box tests of the `chronicle` binary and its HTTP surface.
+
+mod approvals;
+mod auth;
+mod contracts;
+mod events;
+mod health;
+mod helpers;
+mod kb;
+mod leads;
+mod observability;
+mod policies;
+mod tickets;
+mod up;
+mod users;
