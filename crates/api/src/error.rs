@@ -57,6 +57,10 @@ pub enum ApiError {
     /// The request took longer than the configured timeout (503).
     #[error("the request took longer than {secs} s")]
     Timeout { secs: u64 },
+    /// The read models behind a query did not reach the `min_position`
+    /// asked for within the wait bound (503, retry shortly).
+    #[error("the read models reflect position {reached}, not yet {required}; retry shortly")]
+    Lagging { required: u64, reached: u64 },
     /// A dependency is down (503).
     #[error("{message}")]
     Unavailable { message: String },
@@ -94,7 +98,9 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Timeout { .. } | Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout { .. } | Self::Unavailable { .. } | Self::Lagging { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -114,6 +120,7 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Timeout { .. } => "timeout",
+            Self::Lagging { .. } => "projection_lagging",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -130,6 +137,9 @@ impl ApiError {
             Self::PayloadTooLarge { limit } => json!({ "limit_bytes": limit }),
             Self::TooManyRequests { retry_after_secs } => {
                 json!({ "retry_after_secs": retry_after_secs })
+            }
+            Self::Lagging { required, reached } => {
+                json!({ "min_position": required, "position": reached })
             }
             _ => json!({}),
         }
@@ -158,8 +168,13 @@ impl IntoResponse for ApiError {
             "error": { "code": self.code(), "message": message, "details": self.details() }
         });
         let mut response = (status, axum::Json(body)).into_response();
-        if let Self::TooManyRequests { retry_after_secs } = self {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        let retry_after = match self {
+            Self::TooManyRequests { retry_after_secs } => Some(retry_after_secs),
+            Self::Lagging { .. } => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }

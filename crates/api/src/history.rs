@@ -88,9 +88,17 @@ pub async fn of_stream(
 pub struct StateQuery {
     as_of: Option<chrono::DateTime<chrono::Utc>>,
     at_version: Option<u64>,
+    /// For the current state from the read model: wait for this position.
+    pub min_position: Option<u64>,
 }
 
 impl StateQuery {
+    /// True when neither `as_of` nor `at_version` is given: the caller
+    /// wants the current state, which the read model answers.
+    pub fn is_current(&self) -> bool {
+        self.as_of.is_none() && self.at_version.is_none()
+    }
+
     fn until(&self) -> Result<Until, ApiError> {
         match (self.as_of, self.at_version) {
             (Some(t), None) => Ok(Until::Time(t)),

@@ -21,6 +21,7 @@ pub mod limits;
 mod me;
 pub mod observability;
 mod policies;
+mod queries;
 pub mod rate_limit;
 mod tickets;
 mod users;
@@ -33,6 +34,7 @@ use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::get;
 use axum::Router;
 use chronicle_commands::CommandHandler;
+use chronicle_projections::positions::Positions;
 use chronicle_store::postgres::PgEventStore;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub limiter: Arc<RateLimiter>,
     pub limits: Limits,
+    /// How far each projection has come (read-your-writes).
+    pub positions: Arc<Positions>,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -94,6 +98,7 @@ impl AppState {
             .build()?;
         let store = Arc::new(PgEventStore::new(pool.clone()));
         Ok(Self {
+            positions: Positions::follow(pool.clone()),
             commands: CommandHandler::new(store.clone()),
             store,
             pool,
@@ -118,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(observability::metrics))
         .route("/api/v1/me", get(me::me))
         .merge(tickets::routes())
+        .merge(queries::tickets::routes())
         .merge(kb::routes())
         .merge(users::routes())
         .merge(policies::routes())
@@ -134,6 +140,40 @@ pub fn router(state: AppState) -> Router {
             limits::enforce,
         ))
         .layer(axum::middleware::from_fn(observability::observe))
+}
+
+/// Projector workers running in this process (`chronicle up`,
+/// `chronicle project`, and the tests' apps).
+pub struct Projectors {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Projectors {
+    /// Starts a worker per projection over `pool`; each waits for its lease.
+    pub fn start(
+        pool: &PgPool,
+        projections: Vec<Arc<dyn chronicle_projections::Projection>>,
+        options: chronicle_projections::runtime::Options,
+    ) -> Self {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let store = Arc::new(PgEventStore::new(pool.clone()));
+        let connect = (*pool.connect_options()).clone();
+        let task = tokio::spawn(chronicle_projections::runtime::run_all(
+            projections,
+            store,
+            connect,
+            options,
+            stopped,
+        ));
+        Self { stop, task }
+    }
+
+    /// Asks every worker to stop after its current batch, and waits.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
 }
 
 /// A bound, not yet running, HTTP server.

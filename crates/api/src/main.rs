@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chronicle_api::auth::{self, Role};
 use chronicle_api::database::{redact, Database};
-use chronicle_api::{Application, Config};
+use chronicle_api::{Application, Config, Projectors};
 use chronicle_store::TenantId;
 use clap::{Parser, Subcommand};
 
@@ -29,11 +29,24 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole system in one process: ensure the database (embedded
-    /// unless DATABASE_URL is set), apply migrations and serve HTTP until
-    /// SIGINT or SIGTERM, then stop the database it started.
+    /// unless DATABASE_URL is set), apply migrations, run every projector
+    /// and serve HTTP until SIGINT or SIGTERM, then stop the database it
+    /// started.
     Up,
     /// Serve the HTTP API alone, against an already migrated database.
     Serve,
+    /// Run projector workers alone. Run as many processes as you like:
+    /// each projection is owned by one at a time, the others stand by.
+    Project {
+        /// Comma-separated projection names (default: all).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
+    /// Inspect and operate the projections.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
     /// Apply pending migrations and exit.
     Migrate,
     /// Print an HS256 token for local use, signed with CHRONICLE_JWT_SECRET
@@ -53,6 +66,30 @@ enum Command {
         #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=30 * 24 * 3600))]
         ttl_secs: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Position, head, lag (events and seconds) and state of each projection.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild projections from the event log into new tables, then swap
+    /// them in; queries keep answering meanwhile. The running owner of a
+    /// projection does the work; with no owner, this process does.
+    Rebuild {
+        /// The projection to rebuild.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Rebuild every projection.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Let a projection stopped on an event it could not apply retry it
+    /// (after deploying a fix).
+    Resume { name: String },
 }
 
 fn parse_tenant(value: &str) -> Result<TenantId, String> {
@@ -92,6 +129,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Up => serve(config, true).await?,
         Command::Serve => serve(config, false).await?,
+        Command::Project { only } => project(config, only).await?,
+        Command::Projections { command } => projections(config, command).await?,
         Command::Token {
             tenant,
             user,
@@ -130,10 +169,153 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         embedded = db.embedded.is_some(),
         "chronicle is up"
     );
+    // `up` runs the whole system; `serve` only the API.
+    let projectors = migrate
+        .then(|| Projectors::start(&db.pool, chronicle_projections::all(), projector_options()));
     let served = app.run_until(shutdown_signal()).await;
     tracing::info!("shutting down");
+    if let Some(projectors) = projectors {
+        projectors.stop().await;
+    }
     db.close().await;
     served.context("serving HTTP")
+}
+
+fn projector_options() -> chronicle_projections::runtime::Options {
+    chronicle_projections::runtime::Options::default()
+}
+
+async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
+    let chosen = chronicle_projections::select(&only).map_err(anyhow::Error::msg)?;
+    let db = Database::open(&config).await?;
+    let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
+    tracing::info!(projections = ?names, database = %redact(&db.url), "projector running");
+    let projectors = Projectors::start(&db.pool, chosen, projector_options());
+    shutdown_signal().await;
+    tracing::info!("shutting down after the current batches");
+    projectors.stop().await;
+    db.close().await;
+    Ok(())
+}
+
+async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Result<()> {
+    use chronicle_projections::status;
+    let db = Database::open(&config).await?;
+    let all = chronicle_projections::all();
+    let result = match command {
+        ProjectionsCommand::Status { json } => {
+            let rows = status::status(&db.pool, &all).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:<14} {:>10} {:>10} {:>10} {:>9}  {:<8} {}",
+                    "projection", "position", "head", "lag", "lag (s)", "state", "note"
+                );
+                for r in rows {
+                    let note = match (&r.rebuild_position, &r.error) {
+                        (Some(at), _) => format!("rebuilding: {at}/{}", r.head),
+                        (None, Some(e)) => format!("at {}: {e}", r.error_position.unwrap_or(0)),
+                        _ => r.owner.clone().unwrap_or_default(),
+                    };
+                    println!(
+                        "{:<14} {:>10} {:>10} {:>10} {:>9.1}  {:<8} {}",
+                        r.name, r.position, r.head, r.lag_events, r.lag_seconds, r.state, note
+                    );
+                }
+            }
+            Ok(())
+        }
+        ProjectionsCommand::Rebuild { name, all: every } => {
+            let chosen = if every {
+                all
+            } else {
+                chronicle_projections::select(&name.into_iter().collect::<Vec<_>>())
+                    .map_err(anyhow::Error::msg)?
+            };
+            rebuild(&db.pool, chosen).await
+        }
+        ProjectionsCommand::Resume { name } => {
+            chronicle_projections::select(std::slice::from_ref(&name))
+                .map_err(anyhow::Error::msg)?;
+            if status::resume(&db.pool, &name).await? {
+                println!("{name}: resumed; its owner retries the event it stopped on");
+            } else {
+                println!("{name}: was not stopped");
+            }
+            Ok(())
+        }
+    };
+    db.close().await;
+    result
+}
+
+/// Requests the rebuilds and shows their progress until each has swapped
+/// in. Projections nobody owns are rebuilt by this process.
+async fn rebuild(
+    pool: &sqlx::PgPool,
+    chosen: Vec<std::sync::Arc<dyn chronicle_projections::Projection>>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+
+    use chronicle_projections::status;
+    let started = chrono::Utc::now();
+    for p in &chosen {
+        status::request_rebuild(pool, p.name()).await?;
+    }
+    // Owners pick the request up within a second; unowned ones run here.
+    let local = Projectors::start(pool, chosen.clone(), projector_options());
+    let mut stderr = std::io::stderr();
+    loop {
+        let rows = status::status(pool, &chosen).await?;
+        let mut line = String::new();
+        let mut done = 0;
+        for r in &rows {
+            let finished = !r.rebuild_requested && r.rebuilt_at.is_some_and(|t| t >= started);
+            if finished {
+                done += 1;
+            }
+            let failed = !r.rebuild_requested && !finished;
+            let (at, head) = (r.rebuild_position.unwrap_or(0), r.head.max(1));
+            let width = 20;
+            let filled = if finished {
+                width
+            } else {
+                (at * width as u64 / head) as usize
+            };
+            line.push_str(&format!(
+                "{} [{}{}] {}  ",
+                r.name,
+                "#".repeat(filled.min(width)),
+                ".".repeat(width - filled.min(width)),
+                if finished {
+                    "done".to_owned()
+                } else if failed {
+                    format!("FAILED: {}", r.error.clone().unwrap_or_default())
+                } else {
+                    format!("{at}/{head}")
+                }
+            ));
+            if failed {
+                let _ = writeln!(stderr, "\r{line}");
+                local.stop().await;
+                anyhow::bail!(
+                    "rebuild of {} failed: {}",
+                    r.name,
+                    r.error.clone().unwrap_or_default()
+                );
+            }
+        }
+        let _ = write!(stderr, "\r{line}");
+        let _ = stderr.flush();
+        if done == rows.len() {
+            let _ = writeln!(stderr);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    local.stop().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -11,7 +11,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chronicle_domain::ticket::{AssignedBy, Contact, EscalatedBy, Ticket, TicketCommand};
@@ -317,12 +317,27 @@ async fn act(
 }
 
 /// The ticket as the domain saw it at a time or version (auditors).
+/// The current ticket from the read model, or (auditors, managers) its
+/// state folded from the events `?as_of=` a time or `?at_version=`.
 async fn state_at(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<history::StateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    if q.is_current() {
+        let id = entity_id(&id)?;
+        return crate::queries::one(
+            &state,
+            &principal,
+            &crate::queries::tickets::TICKETS,
+            id,
+            q.min_position,
+            &headers,
+        )
+        .await;
+    }
     let (id, loaded) = history::past_state::<Ticket>(&state, &principal, &id, &q, "ticket").await?;
     let t = &loaded.state;
     Ok(Json(json!({
@@ -343,7 +358,8 @@ async fn state_at(
         "escalation_level": t.escalation_level,
         "survey_id": t.survey_id,
         "survey_answered": t.survey_answered,
-    })))
+    }))
+    .into_response())
 }
 
 async fn history_of(

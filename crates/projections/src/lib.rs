@@ -1,3 +1,94 @@
-//! The projector runtime and every projection. The runtime arrives with the projections issue.
+//! The projector runtime and every projection.
+//!
+//! A [`Projection`] is a name, the tables it owns in the `read` schema and a
+//! handler over batches of events. The runtime ([`runtime`]) feeds it the
+//! event log in global order from its checkpoint and commits the handler's
+//! writes together with the new checkpoint, so a crash at any point leaves
+//! the read models at exactly one batch boundary. Each projection is leased
+//! to one process at a time; rebuilds build shadow tables and swap them in.
 
+pub mod positions;
+pub mod read;
+pub mod rows;
+pub mod runtime;
+pub mod status;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
 pub use chronicle_store as store;
+use chronicle_store::RecordedEvent;
+use sqlx::PgConnection;
+
+/// Why a handler could not apply a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A database error: transient ones are retried with backoff, the
+    /// others stop the projection on the event that caused them.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// The event cannot be applied (it does not decode, or contradicts what
+    /// the projection knows): the projection stops on it.
+    #[error("event at position {position}: {reason}")]
+    Poison { position: u64, reason: String },
+}
+
+impl ApplyError {
+    pub fn poison(event: &RecordedEvent, reason: impl std::fmt::Display) -> Self {
+        Self::Poison {
+            position: event.position,
+            reason: format!("{} ({}): {reason}", event.event_type, event.stream_id),
+        }
+    }
+}
+
+/// A read model kept from the event log.
+///
+/// `apply` runs inside the batch's transaction with `search_path` set to
+/// the schema being written (`read`, or a rebuild's shadow schema), so its
+/// SQL names its tables without a schema. It sees every event in order and
+/// ignores those it does not need; it must be deterministic: the same events
+/// always give the same rows.
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name: the checkpoint key, `--only` and metrics label.
+    fn name(&self) -> &'static str;
+
+    /// The tables of the `read` schema it owns, rebuilt together.
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Applies a batch of events.
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ApplyError>;
+}
+
+/// Every projection that keeps PostgreSQL read models, in a stable order.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(read::tickets::Tickets)]
+}
+
+/// The projections named in `only` (all of them when empty); an unknown
+/// name is an error that lists the known ones.
+pub fn select(only: &[String]) -> Result<Vec<Arc<dyn Projection>>, String> {
+    let all = all();
+    if only.is_empty() {
+        return Ok(all);
+    }
+    let mut chosen = Vec::new();
+    for name in only {
+        match all.iter().find(|p| p.name() == name) {
+            Some(p) => chosen.push(p.clone()),
+            None => {
+                let known: Vec<_> = all.iter().map(|p| p.name()).collect();
+                return Err(format!(
+                    "unknown projection {name:?}; known: {}",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(chosen)
+}

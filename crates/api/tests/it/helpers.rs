@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use chronicle_api::{Application, Config};
+use chronicle_api::{Application, Config, Projectors};
 use chronicle_testkit::TestDb;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::Value;
@@ -15,6 +15,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub _db: TestDb,
+    pub _projectors: Projectors,
 }
 
 impl TestApp {
@@ -41,10 +42,16 @@ impl TestApp {
         let app = Application::build(&config, db.pool.clone()).await.unwrap();
         let addr = app.local_addr().unwrap();
         tokio::spawn(app.run_until(std::future::pending()));
+        let projectors = Projectors::start(
+            &db.pool,
+            chronicle_projections::all(),
+            chronicle_projections::runtime::Options::default(),
+        );
         Self {
             addr,
             client: reqwest::Client::new(),
             _db: db,
+            _projectors: projectors,
         }
     }
 
