@@ -608,9 +608,10 @@ impl Worker {
 /// the shadow schema. Run after the shadow table has moved into `read`.
 const SWAP_KEEP: &str = r#"
 WITH old AS (
-    SELECT i.indexrelid::regclass::text AS name,
+    SELECT c.relname AS name,
            regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', '') AS shape
-    FROM pg_index i WHERE i.indrelid = format('read.%I', $1)::regclass
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE i.indrelid = format('read.%I', $1)::regclass
 ), new AS (
     SELECT c.relname AS name,
            regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', '') AS shape
@@ -621,9 +622,9 @@ SELECT format('COMMENT ON TABLE read.%I IS %L', $1,
               obj_description(format('read.%I', $1)::regclass, 'pg_class'))
 WHERE obj_description(format('read.%I', $1)::regclass, 'pg_class') IS NOT NULL
 UNION ALL
-SELECT format('ALTER INDEX read.%I RENAME TO %I', new.name, split_part(old.name, '.', 2))
+SELECT format('ALTER INDEX read.%I RENAME TO %I', new.name, old.name)
 FROM old JOIN new USING (shape)
-WHERE new.name <> split_part(old.name, '.', 2)
+WHERE new.name <> old.name
 "#;
 
 enum CommitError {

@@ -1,0 +1,4 @@
+//! The projector runtime and the read models against a real PostgreSQL.
+
+mod runtime;
+mod support;
