@@ -10,6 +10,7 @@ mod kb;
 mod leads;
 mod observability;
 mod policies;
+mod projector;
 mod queries;
 mod tickets;
 mod up;
