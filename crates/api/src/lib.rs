@@ -4,6 +4,7 @@
 //! the port; [`router`] builds the axum router so tests can also drive it
 //! with `oneshot`.
 
+mod admin;
 mod approvals;
 pub mod auth;
 mod command_http;
@@ -124,6 +125,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/me", get(me::me))
         .merge(tickets::routes())
         .merge(queries::tickets::routes())
+        .merge(queries::leads::routes())
+        .merge(queries::contracts::routes())
+        .merge(admin::routes())
         .merge(kb::routes())
         .merge(users::routes())
         .merge(policies::routes())

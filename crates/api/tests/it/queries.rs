@@ -179,3 +179,46 @@ async fn a_position_the_read_models_never_reach_is_a_503_with_retry_after() {
     assert_eq!(body["error"]["details"]["min_position"], 999999999);
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn admins_see_projection_status_and_trigger_rebuilds() {
+    let app = TestApp::spawn().await;
+    let admin = token("acme", "root", &["admin"]);
+    let customer = token("acme", &Uuid::now_v7().to_string(), &["customer"]);
+    let (_, position) = open(&app, &customer, "P2", "before the rebuild").await;
+    assert_error(
+        get(&app, &customer, "/api/v1/admin/projections").await,
+        403,
+        "auth.forbidden",
+    )
+    .await;
+    assert_error(
+        post(&app, &admin, "/api/v1/admin/projections/nope/rebuild", json!({})).await,
+        404,
+        "projection.not_found",
+    )
+    .await;
+    let response = post(&app, &admin, "/api/v1/admin/projections/tickets/rebuild", json!({})).await;
+    assert_eq!(response.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let body = json_of(get(&app, &admin, "/api/v1/admin/projections").await).await;
+        let tickets = body["projections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "tickets")
+            .unwrap()
+            .clone();
+        assert!(tickets["head"].as_u64().unwrap() >= position);
+        if tickets["rebuild_requested"] == false && !tickets["rebuilt_at"].is_null() {
+            assert_eq!(tickets["state"], "running");
+            assert!(tickets["position"].as_u64().unwrap() >= position);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{tickets}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let list = json_of(get(&app, &customer, "/api/v1/tickets").await).await;
+    assert_eq!(list["items"][0]["title"], "before the rebuild");
+}
