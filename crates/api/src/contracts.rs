@@ -30,7 +30,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chronicle_domain::approval::{Approval, SubjectKind};
@@ -468,13 +468,28 @@ fn grantee_json(g: &Grantee) -> Value {
     }
 }
 
-/// The contract as the domain saw it at a time or version (auditors).
+/// The current contract from the read model (if the caller may see it),
+/// or (auditors, managers) its state folded from the events `?as_of=` a
+/// time or `?at_version=`.
 async fn state_at(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<history::StateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    if q.is_current() {
+        let id = entity_id(&id)?;
+        return crate::queries::one(
+            &state,
+            &principal,
+            &crate::queries::contracts::CONTRACTS,
+            id,
+            q.min_position,
+            &headers,
+        )
+        .await;
+    }
     let (id, loaded) =
         history::past_state::<Contract>(&state, &principal, &id, &q, "contract").await?;
     let c = loaded
@@ -523,7 +538,8 @@ async fn state_at(
         "signatory_name": c.signatory_name.as_ref().map(|n| n.as_str()),
         "signed_at": c.signed_at,
         "shared_with": c.shared_with.iter().map(grantee_json).collect::<Vec<_>>(),
-    })))
+    }))
+    .into_response())
 }
 
 async fn history_of(

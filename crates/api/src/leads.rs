@@ -42,7 +42,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chronicle_domain::lead::{
@@ -631,13 +631,27 @@ async fn run(
     request.run::<Lead>(id, false, command).await
 }
 
-/// The lead as the domain saw it at a time or version (auditors).
+/// The current lead from the read model, or (auditors, managers) its
+/// state folded from the events `?as_of=` a time or `?at_version=`.
 async fn state_at(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<history::StateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    if q.is_current() {
+        let id = entity_id(&id)?;
+        return crate::queries::one(
+            &state,
+            &principal,
+            &crate::queries::leads::LEADS,
+            id,
+            q.min_position,
+            &headers,
+        )
+        .await;
+    }
     let (id, loaded) = history::past_state::<Lead>(&state, &principal, &id, &q, "lead").await?;
     let l = &loaded.state;
     let tasks: Vec<Value> = l
@@ -666,7 +680,8 @@ async fn state_at(
         "resolved_defects": l.resolved_defects,
         "testing_passed": l.testing_passed,
         "outcome": l.outcome,
-    })))
+    }))
+    .into_response())
 }
 
 async fn history_of(

@@ -67,7 +67,11 @@ pub trait Projection: Send + Sync + 'static {
 
 /// Every projection that keeps PostgreSQL read models, in a stable order.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(read::tickets::Tickets)]
+    vec![
+        Arc::new(read::tickets::Tickets),
+        Arc::new(read::leads::Leads),
+        Arc::new(read::contracts::Contracts),
+    ]
 }
 
 /// The projections named in `only` (all of them when empty); an unknown

@@ -18,6 +18,8 @@
 //! Each answer reflects one snapshot of the read models, and says which
 //! event position: `X-Chronicle-Position` and, on lists, `position`.
 
+pub mod contracts;
+pub mod leads;
 pub mod tickets;
 
 use std::collections::BTreeMap;

@@ -736,7 +736,7 @@ async fn auditors_see_the_contract_as_of_a_version_or_time() {
     let people = People::new();
     let id = draft(&app, &people).await;
     let before_amendment = Utc::now();
-    act(
+    let amended = act(
         &app,
         &people.sales,
         &id,
@@ -772,12 +772,20 @@ async fn auditors_see_the_contract_as_of_a_version_or_time() {
     let now = state_at(&app, &people.auditor, &id, "at_version=2").await;
     assert_eq!(now["contract_version"], 2);
     assert_eq!(now["body"], "Revised body.");
-    assert_error(
-        get(&app, &people.auditor, &format!("/api/v1/contracts/{id}")).await,
-        400,
-        "invalid_query",
+    // Without as_of or at_version: the current contract, from the read model.
+    let current = get(
+        &app,
+        &people.auditor,
+        &format!(
+            "/api/v1/contracts/{id}?min_position={}",
+            amended["position"]
+        ),
     )
     .await;
+    assert_eq!(current.status(), 200);
+    let current: Value = current.json().await.unwrap();
+    assert_eq!(current["contract_version"], 2);
+    assert_eq!(current["body"], "Revised body.");
     assert_error(
         get(
             &app,

@@ -2,11 +2,13 @@
 
 mod approvals;
 mod auth;
+mod contract_queries;
 mod contracts;
 mod events;
 mod health;
 mod helpers;
 mod kb;
+mod lead_queries;
 mod leads;
 mod observability;
 mod policies;

@@ -2,6 +2,8 @@
 //! loads the rows its batch touches, folds the batch's events into them in
 //! memory, and writes them back in bulk ([`crate::rows`]).
 
+pub mod contracts;
+pub mod leads;
 pub mod tickets;
 
 use chronicle_domain::event::{decode, DomainEvent};
