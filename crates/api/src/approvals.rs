@@ -23,7 +23,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chronicle_domain::approval::{
@@ -307,13 +307,27 @@ fn approver_json(a: &Approver) -> Value {
     }
 }
 
-/// The approval as the domain saw it at a time or version (auditors).
+/// The current approval from the read model, or (auditors, managers) its
+/// state folded from the events `?as_of=` a time or `?at_version=`.
 async fn state_at(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<history::StateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    if q.is_current() {
+        let id = entity_id(&id)?;
+        return crate::queries::one(
+            &state,
+            &principal,
+            &crate::queries::approvals::APPROVALS,
+            id,
+            q.min_position,
+            &headers,
+        )
+        .await;
+    }
     let (id, loaded) =
         history::past_state::<Approval>(&state, &principal, &id, &q, "approval").await?;
     let a = &loaded.state;
@@ -349,7 +363,8 @@ async fn state_at(
         })),
         "current_level": a.current_level,
         "levels": levels,
-    })))
+    }))
+    .into_response())
 }
 
 async fn history_of(

@@ -17,7 +17,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chronicle_domain::knowledge::{ArticleStatus, KnowledgeArticle, KnowledgeCommand, Tags};
@@ -189,13 +189,27 @@ async fn act(
     request.run::<KnowledgeArticle>(id, false, command).await
 }
 
-/// The article as the domain saw it at a time or stream version (auditors).
+/// The current article from the read model, or (auditors, managers) its
+/// state folded from the events `?as_of=` a time or `?at_version=`.
 async fn state_at(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<history::StateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    if q.is_current() {
+        let id = entity_id(&id)?;
+        return crate::queries::one(
+            &state,
+            &principal,
+            &crate::queries::kb::ARTICLES,
+            id,
+            q.min_position,
+            &headers,
+        )
+        .await;
+    }
     let (id, loaded) =
         history::past_state::<KnowledgeArticle>(&state, &principal, &id, &q, "knowledge article")
             .await?;
@@ -216,7 +230,8 @@ async fn state_at(
         "title": content.map(|c| c.title.as_str()),
         "body": content.map(|c| c.body.as_str()),
         "tags": content.map(|c| c.tags.as_slice().iter().map(ShortText::as_str).collect::<Vec<_>>()),
-    })))
+    }))
+    .into_response())
 }
 
 async fn history_of(

@@ -28,7 +28,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chronicle_domain::user::{Roles, Skills, User, UserCommand, UserStatus};
@@ -246,14 +246,29 @@ async fn act(
     request.run::<User>(id, false, command).await
 }
 
-/// The user as the domain saw them at a time or version (auditors). Name
-/// and email are in the history (`user.registered`), not in this state.
+/// The current user from the read model (managers, admins, auditors,
+/// analysts), or (auditors, managers) their state folded from the events
+/// `?as_of=` a time or `?at_version=`. Name and email are in the history
+/// (`user.registered`), not in that folded state.
 async fn state_at(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<history::StateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    if q.is_current() {
+        let id = entity_id(&id)?;
+        return crate::queries::one(
+            &state,
+            &principal,
+            &crate::queries::users::USERS,
+            id,
+            q.min_position,
+            &headers,
+        )
+        .await;
+    }
     let (id, loaded) = history::past_state::<User>(&state, &principal, &id, &q, "user").await?;
     let u = &loaded.state;
     Ok(Json(json!({
@@ -268,7 +283,8 @@ async fn state_at(
         "roles": u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         "skills": u.skills.as_slice().iter().map(ShortText::as_str).collect::<Vec<_>>(),
         "available": u.available,
-    })))
+    }))
+    .into_response())
 }
 
 async fn history_of(

@@ -71,6 +71,9 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(read::tickets::Tickets),
         Arc::new(read::leads::Leads),
         Arc::new(read::contracts::Contracts),
+        Arc::new(read::approvals::Approvals),
+        Arc::new(read::kb::Kb),
+        Arc::new(read::users::Users),
     ]
 }
 

@@ -18,9 +18,12 @@
 //! Each answer reflects one snapshot of the read models, and says which
 //! event position: `X-Chronicle-Position` and, on lists, `position`.
 
+pub mod approvals;
 pub mod contracts;
+pub mod kb;
 pub mod leads;
 pub mod tickets;
+pub mod users;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

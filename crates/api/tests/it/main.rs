@@ -1,5 +1,6 @@
 //! Black-box tests of the `chronicle` binary and its HTTP surface.
 
+mod approval_queries;
 mod approvals;
 mod auth;
 mod contract_queries;
@@ -8,6 +9,7 @@ mod events;
 mod health;
 mod helpers;
 mod kb;
+mod kb_queries;
 mod lead_queries;
 mod leads;
 mod observability;
@@ -16,4 +18,5 @@ mod projector;
 mod queries;
 mod tickets;
 mod up;
+mod user_queries;
 mod users;

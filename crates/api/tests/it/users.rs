@@ -448,7 +448,7 @@ async fn auditors_see_a_user_as_of_a_version_or_time() {
     let v3: Value = read("at_version=3".into()).await.json().await.unwrap();
     assert_eq!(v3["skills"], json!(["networking"]));
     assert_eq!(v3["available"], true);
-    assert_error(read("".into()).await, 400, "invalid_query").await;
+    assert_error(read("at_version=latest".into()).await, 400, "invalid_query").await;
     let r = get(
         &app,
         &people.expert,

@@ -2,9 +2,12 @@
 //! loads the rows its batch touches, folds the batch's events into them in
 //! memory, and writes them back in bulk ([`crate::rows`]).
 
+pub mod approvals;
 pub mod contracts;
+pub mod kb;
 pub mod leads;
 pub mod tickets;
+pub mod users;
 
 use chronicle_domain::event::{decode, DomainEvent};
 use chronicle_store::RecordedEvent;

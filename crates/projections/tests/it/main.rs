@@ -1,6 +1,9 @@
 //! The projector runtime and the read models against a real PostgreSQL.
 
+mod approvals;
 mod contracts;
+mod kb;
 mod leads;
 mod runtime;
 mod support;
+mod users;
