@@ -209,8 +209,8 @@ async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Res
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 println!(
-                    "{:<14} {:>10} {:>10} {:>10} {:>9}  {:<8} {}",
-                    "projection", "position", "head", "lag", "lag (s)", "state", "note"
+                    "{:<14} {:>10} {:>10} {:>10} {:>9}  {:<8} note",
+                    "projection", "position", "head", "lag", "lag (s)", "state"
                 );
                 for r in rows {
                     let note = match (&r.rebuild_position, &r.error) {

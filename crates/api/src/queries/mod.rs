@@ -60,7 +60,6 @@ pub enum Bind {
     Uuid(Uuid),
     Uuids(Vec<Uuid>),
     Time(DateTime<Utc>),
-    Int(i64),
 }
 
 /// A SQL condition on the resource's table (aliased `t`), built from SQL
@@ -107,9 +106,6 @@ impl Condition {
                     Bind::Time(v) => {
                         q.push_bind(v);
                     }
-                    Bind::Int(v) => {
-                        q.push_bind(v);
-                    }
                 },
             }
         }
@@ -123,8 +119,6 @@ pub enum FilterKind {
     Text,
     /// A uuid column equal to one of the values (`me` is the caller).
     Uuid,
-    /// A uuid array column containing the value (`me` is the caller).
-    UuidIn,
     /// A text array column containing the value.
     TextIn,
     /// `<param>` is a timestamp column; the filter takes `<param>_from`
@@ -293,15 +287,6 @@ fn filters(
                     .sql(&format!("{column} = ANY("))
                     .bind(Bind::Uuids(ids))
                     .sql(")")
-            }
-            FilterKind::UuidIn => {
-                let ids = values
-                    .iter()
-                    .map(|v| uuid_value(param, v, principal))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Condition::default()
-                    .sql(&format!("{column} && "))
-                    .bind(Bind::Uuids(ids))
             }
             FilterKind::TextIn => Condition::default()
                 .sql(&format!("{column} && "))

@@ -72,7 +72,10 @@ fn project(db: &TestDb) -> Child {
         .arg("project")
         .env("DATABASE_URL", &db.url)
         .env("RUST_LOG", "warn")
-        .env("CHRONICLE_DATA_DIR", std::env::temp_dir().join("chronicle-projector-test"))
+        .env(
+            "CHRONICLE_DATA_DIR",
+            std::env::temp_dir().join("chronicle-projector-test"),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -88,8 +91,13 @@ fn kill(child: &mut Child) {
 }
 
 async fn lowest_position(pool: &PgPool) -> u64 {
-    let names: Vec<&str> = chronicle_projections::all().iter().map(|p| p.name()).collect();
-    let rows = status::status(pool, &chronicle_projections::all()).await.unwrap();
+    let names: Vec<&str> = chronicle_projections::all()
+        .iter()
+        .map(|p| p.name())
+        .collect();
+    let rows = status::status(pool, &chronicle_projections::all())
+        .await
+        .unwrap();
     assert_eq!(rows.len(), names.len());
     rows.iter().map(|r| r.position).min().unwrap_or(0)
 }
@@ -124,10 +132,11 @@ async fn a_projector_killed_20_times_mid_catch_up_ends_equal_to_a_clean_rebuild(
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let now = lowest_position(&db.pool).await;
-            let any: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM projection_checkpoints")
-                .fetch_one(&db.pool)
-                .await
-                .unwrap();
+            let any: i64 =
+                sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM projection_checkpoints")
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
             if any as u64 > last || now >= head {
                 last = any as u64;
                 break;
@@ -155,10 +164,16 @@ async fn a_projector_killed_20_times_mid_catch_up_ends_equal_to_a_clean_rebuild(
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let rows = status::status(&pool, &projections).await.unwrap();
-        if rows.iter().all(|r| !r.rebuild_requested && r.rebuilt_at.is_some()) {
+        if rows
+            .iter()
+            .all(|r| !r.rebuild_requested && r.rebuilt_at.is_some())
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "rebuild did not finish: {rows:?}");
+        assert!(
+            Instant::now() < deadline,
+            "rebuild did not finish: {rows:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     kill(&mut child);
@@ -179,7 +194,9 @@ async fn a_standby_takes_over_within_seconds_when_the_owner_is_killed() {
     let mut first = project(&db);
     let mut second = project(&db);
     wait_caught_up(&db.pool, head, Duration::from_secs(60)).await;
-    let rows = status::status(&db.pool, &chronicle_projections::all()).await.unwrap();
+    let rows = status::status(&db.pool, &chronicle_projections::all())
+        .await
+        .unwrap();
     let owner_pid: u32 = rows[0]
         .owner
         .as_deref()

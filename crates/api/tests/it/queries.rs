@@ -193,12 +193,24 @@ async fn admins_see_projection_status_and_trigger_rebuilds() {
     )
     .await;
     assert_error(
-        post(&app, &admin, "/api/v1/admin/projections/nope/rebuild", json!({})).await,
+        post(
+            &app,
+            &admin,
+            "/api/v1/admin/projections/nope/rebuild",
+            json!({}),
+        )
+        .await,
         404,
         "projection.not_found",
     )
     .await;
-    let response = post(&app, &admin, "/api/v1/admin/projections/tickets/rebuild", json!({})).await;
+    let response = post(
+        &app,
+        &admin,
+        "/api/v1/admin/projections/tickets/rebuild",
+        json!({}),
+    )
+    .await;
     assert_eq!(response.status(), 202);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {

@@ -460,7 +460,12 @@ async fn auditors_see_the_state_as_of_a_version_or_time() {
         .unwrap();
     assert_eq!(now["status"], "assigned");
     assert_eq!(now["expert_id"], expert);
-    assert_error(get("".into()).await.unwrap(), 400, "invalid_query").await;
+    assert_error(
+        get("as_of=yesterday".into()).await.unwrap(),
+        400,
+        "invalid_query",
+    )
+    .await;
     assert_error(
         get("at_version=latest".into()).await.unwrap(),
         400,

@@ -26,6 +26,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
+mod catchup;
 mod load;
 
 #[derive(Parser)]
@@ -43,6 +44,9 @@ enum Bench {
     /// HTTP commands/s and latency under a mixed workload at fixed
     /// concurrency, against `chronicle serve` in a separate process.
     Load(load::LoadArgs),
+    /// Projection catch-up from zero over a realistic mix (beside the raw
+    /// ordered read rate), then command → read-model lag at a steady rate.
+    Catchup(catchup::CatchupArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -78,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Bench::Append(args) => append_bench(args).await,
         Bench::Load(args) => load::run(args).await,
+        Bench::Catchup(args) => catchup::run(args).await,
     }
 }
 
