@@ -316,7 +316,6 @@ async fn act(
     request.run::<Ticket>(id, false, command).await
 }
 
-/// The ticket as the domain saw it at a time or version (auditors).
 /// The current ticket from the read model, or (auditors, managers) its
 /// state folded from the events `?as_of=` a time or `?at_version=`.
 async fn state_at(
