@@ -33,13 +33,15 @@ use chronicle_domain::policy::{Approver, LevelSpec};
 use chronicle_domain::value::{Currency, LongText, Money, ShortText};
 use chronicle_store::StreamId;
 use chrono::Utc;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::{Principal, Role};
 use crate::command_http::{
-    actor_id, command_error, entity_id, parse_body, ApiQuery, Fields, Request,
+    actor_id, command_error, entity_id, find_action, parse_body, unhandled_action, Action, Allowed,
+    ApiQuery, Fields, Request,
 };
 use crate::error::ApiError;
 use crate::history;
@@ -54,42 +56,67 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/approvals/{id}/{action}", post(act))
 }
 
-#[derive(Deserialize)]
+/// A new approval of a subject, decided level by level.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RequestBody {
+#[schemars(rename = "RequestApproval")]
+pub(crate) struct RequestBody {
     subject: SubjectBody,
+    /// The value at stake, if any.
     value: Option<MoneyBody>,
+    /// The levels, in order (at least one).
+    #[schemars(length(min = 1))]
     levels: Vec<LevelBody>,
 }
 
-#[derive(Deserialize)]
+/// What is to be approved.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ApprovalSubject")]
 struct SubjectBody {
     /// `contract` or `lead_design`.
+    #[schemars(regex(pattern = "^(contract|lead_design)$"))]
     kind: String,
+    /// The contract's or the lead's id.
     id: Uuid,
 }
 
-#[derive(Deserialize)]
+/// An amount of money.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Money")]
 struct MoneyBody {
+    /// Minor units (cents), not negative.
+    #[schemars(range(min = 0))]
     amount_minor: i64,
+    /// ISO 4217, e.g. `EUR`.
+    #[schemars(regex(pattern = "^[A-Z]{3}$"))]
     currency: String,
 }
 
-#[derive(Deserialize)]
+/// One level: who may approve, and how many approvals it needs.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ApprovalLevel")]
 struct LevelBody {
+    #[schemars(length(min = 1))]
     approvers: Vec<ApproverBody>,
+    /// Approvals needed (1 to the number of approvers).
+    #[schemars(range(min = 1))]
     required: u16,
+    /// Seconds the level may take before it is overdue (at most
+    /// `MAX_DURATION_SECS`, ten years).
+    #[schemars(range(min = 1, max = 316_224_000))]
     due_secs: Option<u64>,
 }
 
 /// `{"user_id": "<uuid>"}` or `{"role": "approver"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ApprovalApprover")]
 struct ApproverBody {
     user_id: Option<Uuid>,
+    #[schemars(schema_with = "crate::openapi::opt_role_name")]
     role: Option<String>,
 }
 
@@ -190,14 +217,50 @@ async fn request_approval(
         .await
 }
 
-#[derive(Deserialize, Default)]
+/// Every action's fields in one shape: an action reads the ones it needs
+/// (see [`ACTIONS`]) and ignores the others'; a name no action knows is
+/// refused.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ActionBody {
+#[schemars(rename = "ApprovalActionBody")]
+pub(crate) struct ActionBody {
+    /// `approve`, `reject` or `request_changes`.
+    #[schemars(regex(pattern = "^(approve|reject|request_changes)$"))]
     decision: Option<String>,
+    /// Required to reject or request changes; at most 100,000 characters.
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     comment: Option<String>,
+    /// The level to escalate (default: the current level).
     level: Option<u16>,
+    /// Why the approval is cancelled, at most 200 characters.
+    #[schemars(schema_with = "crate::openapi::opt_short_text")]
     reason: Option<String>,
 }
+
+/// The actions on an approval: `POST /api/v1/approvals/{id}/<name>`.
+pub(crate) const ACTIONS: &[Action] = &[
+    Action {
+        name: "decisions",
+        summary: "Decide at the current level (approve, reject, request changes)",
+        allowed: Allowed::Anyone,
+        fields: &["decision", "comment"],
+        required: &["decision"],
+    },
+    Action {
+        name: "escalate",
+        summary: "Escalate an overdue level",
+        allowed: Allowed::Roles(&[Role::Manager]),
+        fields: &["level"],
+        required: &[],
+    },
+    Action {
+        name: "cancel",
+        summary: "Cancel the approval",
+        allowed: Allowed::Roles(&[Role::Sales, Role::Manager]),
+        fields: &["reason"],
+        required: &[],
+    },
+];
 
 async fn act(
     State(state): State<AppState>,
@@ -209,6 +272,7 @@ async fn act(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = entity_id(&id)?;
+    let action = find_action(ACTIONS, "approval", &action)?;
     let b: ActionBody = if body.is_empty() {
         ActionBody::default()
     } else {
@@ -217,7 +281,8 @@ async fn act(
     let actor = actor_id(&principal);
     let at = Utc::now();
     let mut f = Fields::default();
-    let command = match action.as_str() {
+    action.allowed.check(&principal, id)?;
+    let command = match action.name {
         "decisions" => {
             let decision = match b.decision.as_deref() {
                 Some("approve") => Some(Decision::Approve),
@@ -261,7 +326,6 @@ async fn act(
             }
         }
         "escalate" => {
-            principal.require_any(&[Role::Manager])?;
             f.finish()?;
             let level = match b.level {
                 Some(level) => level,
@@ -270,7 +334,6 @@ async fn act(
             ApprovalCommand::Escalate { level, at }
         }
         "cancel" => {
-            principal.require_any(&[Role::Sales, Role::Manager])?;
             let reason = match b.reason {
                 Some(r) => f.check("reason", ShortText::parse("reason", r)).map(Some),
                 None => Some(None),
@@ -281,7 +344,7 @@ async fn act(
             };
             ApprovalCommand::Cancel { reason, actor, at }
         }
-        _ => return Err(ApiError::not_found("action")),
+        other => return Err(unhandled_action("approval", other)),
     };
     request(&state, &principal, &headers, &request_id, &uri, &body)
         .run::<Approval>(id, false, command)

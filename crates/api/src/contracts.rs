@@ -41,13 +41,15 @@ use chronicle_domain::contract::{
 use chronicle_domain::value::{Currency, Email, LongText, Money, ShortText};
 use chronicle_store::StreamId;
 use chrono::{NaiveDate, Utc};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::{Principal, Role};
 use crate::command_http::{
-    actor_id, command_error, entity_id, parse_body, ApiQuery, Fields, Request,
+    actor_id, command_error, entity_id, find_action, parse_body, unhandled_action, Action, Allowed,
+    ApiQuery, Fields, Request,
 };
 use crate::error::ApiError;
 use crate::history;
@@ -62,55 +64,89 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/contracts/{id}/{action}", post(act))
 }
 
-#[derive(Deserialize)]
+/// A new contract. Texts are trimmed and must not be blank: at most 200
+/// characters, `body` at most 100,000.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct DraftBody {
+#[schemars(rename = "DraftContract")]
+pub(crate) struct DraftBody {
+    #[schemars(schema_with = "crate::openapi::short_text")]
     title: String,
+    /// At least one.
+    #[schemars(length(min = 1))]
     parties: Vec<PartyBody>,
     counterparty: CounterpartyBody,
     value: MoneyBody,
+    /// ISO 8601 date, e.g. `2026-01-31`.
+    #[schemars(schema_with = "crate::openapi::date")]
     start_date: String,
+    /// ISO 8601 date, e.g. `2027-01-31`.
+    #[schemars(schema_with = "crate::openapi::date")]
     end_date: String,
+    /// The contract's text.
+    #[schemars(schema_with = "crate::openapi::long_text")]
     body: String,
 }
 
-#[derive(Deserialize)]
+/// A party to the contract.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ContractParty")]
 struct PartyBody {
+    #[schemars(schema_with = "crate::openapi::short_text")]
     name: String,
     /// `person` or `organisation`.
+    #[schemars(regex(pattern = "^(person|organisation)$"))]
     kind: String,
     /// `supplier`, `customer`, `guarantor`...
+    #[schemars(schema_with = "crate::openapi::short_text")]
     role: String,
 }
 
-#[derive(Deserialize)]
+/// The organisation on the other side, and whom to contact there.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Counterparty")]
 struct CounterpartyBody {
+    #[schemars(schema_with = "crate::openapi::short_text")]
     organisation: String,
     contact: ContactBody,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CounterpartyContact")]
 struct ContactBody {
+    #[schemars(schema_with = "crate::openapi::short_text")]
     name: String,
+    #[schemars(email)]
     email: String,
 }
 
-#[derive(Deserialize)]
+/// An amount of money.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Money")]
 struct MoneyBody {
-    /// In minor units (cents).
+    /// Minor units (cents), not negative.
+    #[schemars(range(min = 0))]
     amount_minor: i64,
+    /// ISO 4217, e.g. `EUR`.
+    #[schemars(regex(pattern = "^[A-Z]{3}$"))]
     currency: String,
 }
 
-#[derive(Deserialize)]
+/// New terms: value and period.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ContractTerms")]
 struct TermsBody {
     value: MoneyBody,
+    /// ISO 8601 date, e.g. `2026-01-31`.
+    #[schemars(schema_with = "crate::openapi::date")]
     start_date: String,
+    /// ISO 8601 date, e.g. `2027-01-31`.
+    #[schemars(schema_with = "crate::openapi::date")]
     end_date: String,
 }
 
@@ -268,18 +304,124 @@ async fn draft(
         .await
 }
 
-#[derive(Deserialize, Default)]
+/// Every action's fields in one shape: an action reads the ones it needs
+/// (see [`ACTIONS`]) and ignores the others'; a name no action knows is
+/// refused.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ActionBody {
+#[schemars(rename = "ContractActionBody")]
+pub(crate) struct ActionBody {
+    /// New terms (amend).
     terms: Option<TermsBody>,
+    /// The new text (amend), at most 100,000 characters.
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     body: Option<String>,
+    /// The approval of this contract (submit), or the approval whose
+    /// outcome is recorded (approve, reject).
     approval_id: Option<Uuid>,
+    /// Why, at most 100,000 characters.
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     reason: Option<String>,
+    /// Who signed, at most 200 characters.
+    #[schemars(schema_with = "crate::openapi::opt_short_text")]
     signatory_name: Option<String>,
+    /// The new end date (renew), e.g. `2028-01-31`.
+    #[schemars(schema_with = "crate::openapi::opt_date")]
     new_end_date: Option<String>,
+    /// The user to share with (or give `role`).
     user_id: Option<Uuid>,
+    /// The role to share with (or give `user_id`).
+    #[schemars(schema_with = "crate::openapi::opt_short_text")]
     role: Option<String>,
 }
+
+use Role::{Admin, Manager, Sales};
+
+/// Sales and managers: who runs contracts.
+const STAFF: Allowed = Allowed::Roles(&[Sales, Manager]);
+/// The process managers' and timers' commands, for repairs.
+const ADMIN: Allowed = Allowed::Roles(&[Admin]);
+
+/// The actions on a contract: `POST /api/v1/contracts/{id}/<name>`.
+pub(crate) const ACTIONS: &[Action] = &[
+    Action {
+        name: "amend",
+        summary: "Amend a draft's terms and/or text",
+        allowed: STAFF,
+        fields: &["terms", "body"],
+        required: &[],
+    },
+    Action {
+        name: "submit",
+        summary: "Submit the contract for approval (an approval of this contract)",
+        allowed: STAFF,
+        fields: &["approval_id"],
+        required: &["approval_id"],
+    },
+    Action {
+        name: "approve",
+        summary: "Record that the contract's approval was granted (process manager's command)",
+        allowed: ADMIN,
+        fields: &["approval_id"],
+        required: &["approval_id"],
+    },
+    Action {
+        name: "reject",
+        summary: "Record that the contract's approval was rejected (process manager's command)",
+        allowed: ADMIN,
+        fields: &["approval_id", "reason"],
+        required: &["approval_id", "reason"],
+    },
+    Action {
+        name: "sign",
+        summary: "Record the signature",
+        allowed: STAFF,
+        fields: &["signatory_name"],
+        required: &["signatory_name"],
+    },
+    Action {
+        name: "activate",
+        summary: "Activate the signed contract",
+        allowed: STAFF,
+        fields: &[],
+        required: &[],
+    },
+    Action {
+        name: "renew",
+        summary: "Renew the contract to a new end date",
+        allowed: STAFF,
+        fields: &["new_end_date"],
+        required: &["new_end_date"],
+    },
+    Action {
+        name: "terminate",
+        summary: "Terminate the contract",
+        allowed: STAFF,
+        fields: &["reason"],
+        required: &["reason"],
+    },
+    Action {
+        name: "expire",
+        summary: "Expire the contract (the timer's command)",
+        allowed: ADMIN,
+        fields: &[],
+        required: &[],
+    },
+    Action {
+        name: "shares",
+        summary: "Share the contract with a user or a role (give exactly one)",
+        allowed: STAFF,
+        fields: &["user_id", "role"],
+        required: &[],
+    },
+    Action {
+        name: "unshare",
+        summary: "Stop sharing the contract with a user or a role (give exactly one)",
+        allowed: STAFF,
+        fields: &["user_id", "role"],
+        required: &[],
+    },
+];
 
 fn required<T>(f: &mut Fields, field: &str, value: Option<T>) -> Option<T> {
     if value.is_none() {
@@ -316,6 +458,7 @@ async fn act(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = entity_id(&id)?;
+    let action = find_action(ACTIONS, "contract", &action)?;
     let b: ActionBody = if body.is_empty() {
         ActionBody::default()
     } else {
@@ -324,15 +467,11 @@ async fn act(
     let actor = actor_id(&principal);
     let at = Utc::now();
     let mut f = Fields::default();
-    use Role::*;
-    const STAFF: &[Role] = &[Sales, Manager];
-    const ADMIN: &[Role] = &[Admin];
-    let (roles, command): (&[Role], Option<ContractCommand>) = match action.as_str() {
-        "amend" => {
-            let terms = b.terms.map(|t| terms(&mut f, "terms", t));
-            let text = b.body.map(|t| f.check("body", LongText::parse("body", t)));
-            (
-                STAFF,
+    let command: Option<ContractCommand> =
+        match action.name {
+            "amend" => {
+                let terms = b.terms.map(|t| terms(&mut f, "terms", t));
+                let text = b.body.map(|t| f.check("body", LongText::parse("body", t)));
                 match (terms, text) {
                     (Some(None), _) | (_, Some(None)) => None,
                     (terms, body) => Some(ContractCommand::Amend {
@@ -341,86 +480,58 @@ async fn act(
                         actor,
                         at,
                     }),
-                },
-            )
-        }
-        "submit" => (
-            STAFF,
-            required(&mut f, "approval_id", b.approval_id).map(|approval_id| {
+                }
+            }
+            "submit" => required(&mut f, "approval_id", b.approval_id).map(|approval_id| {
                 ContractCommand::SubmitForApproval {
                     approval_id,
                     actor,
                     at,
                 }
             }),
-        ),
-        "approve" => (
-            ADMIN,
-            required(&mut f, "approval_id", b.approval_id)
+            "approve" => required(&mut f, "approval_id", b.approval_id)
                 .map(|approval_id| ContractCommand::Approve { approval_id, at }),
-        ),
-        "reject" => {
-            let approval_id = required(&mut f, "approval_id", b.approval_id);
-            let reason = required(&mut f, "reason", b.reason)
-                .and_then(|r| f.check("reason", LongText::parse("reason", r)));
-            (
-                ADMIN,
+            "reject" => {
+                let approval_id = required(&mut f, "approval_id", b.approval_id);
+                let reason = required(&mut f, "reason", b.reason)
+                    .and_then(|r| f.check("reason", LongText::parse("reason", r)));
                 approval_id
                     .zip(reason)
                     .map(|(approval_id, reason)| ContractCommand::Reject {
                         approval_id,
                         reason,
                         at,
-                    }),
-            )
-        }
-        "sign" => (
-            STAFF,
-            required(&mut f, "signatory_name", b.signatory_name)
+                    })
+            }
+            "sign" => required(&mut f, "signatory_name", b.signatory_name)
                 .and_then(|n| f.check("signatory_name", ShortText::parse("signatory_name", n)))
                 .map(|signatory_name| ContractCommand::Sign {
                     signatory_name,
                     actor,
                     at,
                 }),
-        ),
-        "activate" => (STAFF, Some(ContractCommand::Activate { at })),
-        "renew" => (
-            STAFF,
-            required(&mut f, "new_end_date", b.new_end_date)
+            "activate" => Some(ContractCommand::Activate { at }),
+            "renew" => required(&mut f, "new_end_date", b.new_end_date)
                 .and_then(|d| date(&mut f, "new_end_date", &d))
                 .map(|new_end_date| ContractCommand::Renew {
                     new_end_date,
                     actor,
                     at,
                 }),
-        ),
-        "terminate" => (
-            STAFF,
-            required(&mut f, "reason", b.reason)
+            "terminate" => required(&mut f, "reason", b.reason)
                 .and_then(|r| f.check("reason", LongText::parse("reason", r)))
                 .map(|reason| ContractCommand::Terminate { reason, actor, at }),
-        ),
-        "expire" => (ADMIN, Some(ContractCommand::Expire { at })),
-        "shares" => (
-            STAFF,
-            grantee(&mut f, b.user_id, b.role).map(|grantee| ContractCommand::Share {
+            "expire" => Some(ContractCommand::Expire { at }),
+            "shares" => grantee(&mut f, b.user_id, b.role).map(|grantee| ContractCommand::Share {
                 grantee,
                 actor,
                 at,
             }),
-        ),
-        "unshare" => (
-            STAFF,
-            grantee(&mut f, b.user_id, b.role).map(|grantee| ContractCommand::Unshare {
-                grantee,
-                actor,
-                at,
-            }),
-        ),
-        _ => return Err(ApiError::not_found("action")),
-    };
-    principal.require_any(roles)?;
+            "unshare" => grantee(&mut f, b.user_id, b.role)
+                .map(|grantee| ContractCommand::Unshare { grantee, actor, at }),
+            other => return Err(unhandled_action("contract", other)),
+        };
+    action.allowed.check(&principal, id)?;
     f.finish()?;
     let command =
         command.ok_or_else(|| ApiError::bad_request("validation_failed", "invalid body"))?;

@@ -23,6 +23,8 @@ use crate::error::ApiError;
 use crate::AppState;
 
 const MAX_LIMIT: usize = 1000;
+/// The largest global position there can be.
+pub(crate) const MAX_AFTER: u64 = i64::MAX as u64;
 /// Events of the whole log examined per page.
 const SCAN: usize = 5000;
 
@@ -68,6 +70,13 @@ async fn feed(
         ));
     }
     let after = q.after.unwrap_or(0);
+    // Positions are PostgreSQL `bigint`s; a larger cursor is not one.
+    if after > MAX_AFTER {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("after must be 0 to {MAX_AFTER}"),
+        ));
+    }
     let mut next_after = after;
     let mut items = Vec::with_capacity(limit);
     let mut scanned = 0;

@@ -23,12 +23,16 @@ use axum::{Json, Router};
 use chronicle_domain::knowledge::{ArticleStatus, KnowledgeArticle, KnowledgeCommand, Tags};
 use chronicle_domain::value::{LongText, ShortText};
 use chrono::Utc;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::{Principal, Role};
-use crate::command_http::{actor_id, entity_id, parse_body, ApiQuery, Fields, Request};
+use crate::command_http::{
+    actor_id, entity_id, find_action, parse_body, unhandled_action, Action, Allowed, ApiQuery,
+    Fields, Request,
+};
 use crate::error::ApiError;
 use crate::history;
 use crate::observability::RequestId;
@@ -43,15 +47,23 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Who writes articles.
-const WRITERS: &[Role] = &[Role::Expert, Role::Manager];
+const WRITERS: Allowed = Allowed::Roles(&[Role::Expert, Role::Manager]);
 
-#[derive(Deserialize)]
+/// A new article. Texts are trimmed and must not be blank: at most 200
+/// characters, `body` at most 100,000.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PublishBody {
+#[schemars(rename = "PublishArticle")]
+pub(crate) struct PublishBody {
+    #[schemars(schema_with = "crate::openapi::short_text")]
     title: String,
+    #[schemars(schema_with = "crate::openapi::long_text")]
     body: String,
+    /// Tags, each at most 200 characters (duplicates ignored, case-insensitively).
     #[serde(default)]
     tags: Vec<String>,
+    /// The product the article is about.
+    #[schemars(schema_with = "crate::openapi::short_text")]
     product: String,
 }
 
@@ -77,7 +89,7 @@ async fn publish(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    principal.require_any(WRITERS)?;
+    WRITERS.check(&principal, Uuid::nil())?;
     let b: PublishBody = parse_body(&headers, &body)?;
     let mut f = Fields::default();
     let title = f.check("title", ShortText::parse("title", b.title));
@@ -110,14 +122,43 @@ async fn publish(
         .await
 }
 
-#[derive(Deserialize, Default)]
+/// Every action's fields in one shape: an action reads the ones it needs
+/// (see [`ACTIONS`]) and ignores the others'; a name no action knows is
+/// refused.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ActionBody {
+#[schemars(rename = "ArticleActionBody")]
+pub(crate) struct ActionBody {
+    /// The new title, at most 200 characters.
+    #[schemars(schema_with = "crate::openapi::opt_short_text")]
     title: Option<String>,
+    /// The new text, at most 100,000 characters.
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     body: Option<String>,
+    /// The new tags (none when left out), each at most 200 characters.
     tags: Option<Vec<String>>,
+    /// Why the article is retired, at most 200 characters.
+    #[schemars(schema_with = "crate::openapi::opt_short_text")]
     reason: Option<String>,
 }
+
+/// The actions on an article: `POST /api/v1/kb/articles/{id}/<name>`.
+pub(crate) const ACTIONS: &[Action] = &[
+    Action {
+        name: "revise",
+        summary: "Revise the article (replaces title, body and tags as a whole)",
+        allowed: WRITERS,
+        fields: &["title", "body", "tags"],
+        required: &["title", "body"],
+    },
+    Action {
+        name: "retire",
+        summary: "Retire the article",
+        allowed: WRITERS,
+        fields: &["reason"],
+        required: &[],
+    },
+];
 
 fn required<T>(f: &mut Fields, field: &str, value: Option<T>) -> Option<T> {
     if value.is_none() {
@@ -136,6 +177,7 @@ async fn act(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = entity_id(&id)?;
+    let action = find_action(ACTIONS, "knowledge article", &action)?;
     let b: ActionBody = if body.is_empty() {
         ActionBody::default()
     } else {
@@ -144,7 +186,7 @@ async fn act(
     let actor = actor_id(&principal);
     let at = Utc::now();
     let mut f = Fields::default();
-    let command = match action.as_str() {
+    let command = match action.name {
         // A revision replaces title, body and tags as a whole.
         "revise" => {
             let title = required(&mut f, "title", b.title)
@@ -170,9 +212,9 @@ async fn act(
             };
             reason.map(|reason| KnowledgeCommand::Retire { actor, reason, at })
         }
-        _ => return Err(ApiError::not_found("action")),
+        other => return Err(unhandled_action("knowledge article", other)),
     };
-    principal.require_any(WRITERS)?;
+    action.allowed.check(&principal, id)?;
     f.finish()?;
     let command =
         command.ok_or_else(|| ApiError::bad_request("validation_failed", "invalid body"))?;

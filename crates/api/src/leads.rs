@@ -50,12 +50,16 @@ use chronicle_domain::lead::{
 };
 use chronicle_domain::value::{Currency, Email, LeadScore, LongText, Money, ShortText, ValueError};
 use chrono::Utc;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::{Principal, Role};
-use crate::command_http::{actor_id, entity_id, parse_body, ApiQuery, Fields, Request};
+use crate::command_http::{
+    actor_id, entity_id, find_action, parse_body, unhandled_action, Action, Allowed, ApiQuery,
+    Fields, Request,
+};
 use crate::error::ApiError;
 use crate::history;
 use crate::observability::RequestId;
@@ -73,32 +77,52 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-#[derive(Deserialize)]
+/// A new lead. Texts are trimmed and must not be blank, at most 200
+/// characters.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CaptureBody {
+#[schemars(rename = "CaptureLead")]
+pub(crate) struct CaptureBody {
+    #[schemars(schema_with = "crate::openapi::short_text")]
     company: String,
     contact: ContactBody,
+    #[schemars(schema_with = "crate::openapi::short_text")]
     site_address: String,
+    /// The service wanted, e.g. `fibre-business`.
+    #[schemars(schema_with = "crate::openapi::short_text")]
     service: String,
+    /// A positive number of Mbps.
+    #[schemars(range(min = 1, max = 4294967295u32))]
     bandwidth_mbps: i64,
     estimated_value: MoneyBody,
+    /// Where the lead came from, e.g. `web`.
+    #[schemars(schema_with = "crate::openapi::short_text")]
     source: String,
 }
 
-#[derive(Deserialize)]
+/// The lead's contact person.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "LeadContact")]
 struct ContactBody {
+    #[schemars(schema_with = "crate::openapi::short_text")]
     name: String,
+    #[schemars(email)]
     email: String,
+    #[schemars(schema_with = "crate::openapi::opt_short_text")]
     phone: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// An amount of money.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct MoneyBody {
-    /// Minor units (cents).
+#[schemars(rename = "Money")]
+pub(crate) struct MoneyBody {
+    /// Minor units (cents), not negative.
+    #[schemars(range(min = 0))]
     amount_minor: i64,
     /// ISO 4217, e.g. `EUR`.
+    #[schemars(regex(pattern = "^[A-Z]{3}$"))]
     currency: String,
 }
 
@@ -205,43 +229,87 @@ async fn capture(
 }
 
 /// Every action's fields in one shape: an action reads the ones it needs
-/// and ignores the others'; a name no action knows is refused.
-#[derive(Deserialize, Default)]
+/// (see [`ACTIONS`] and [`ITEM_ACTIONS`]) and ignores the others'; a name
+/// no action knows is refused.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ActionBody {
+#[schemars(rename = "LeadActionBody")]
+pub(crate) struct ActionBody {
+    /// The qualification score, 0 to 100.
+    #[schemars(range(min = 0, max = 100))]
     score: Option<i64>,
+    /// The user who will own the lead.
     owner_id: Option<Uuid>,
+    /// Whether the site can be served.
     feasible: Option<bool>,
+    /// Free text, at most 100,000 characters.
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     notes: Option<String>,
+    /// The design's summary, at most 200 characters.
+    #[schemars(schema_with = "crate::openapi::opt_short_text")]
     summary: Option<String>,
+    /// The design's specification, at most 100,000 characters.
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     specification: Option<String>,
+    /// Documents of the design.
     documents: Option<Vec<DocumentBody>>,
+    /// The design version commented on (1 or more).
+    #[schemars(range(min = 1, max = 4294967295u32))]
     design_version: Option<i64>,
+    /// The comment's text.
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     body: Option<String>,
+    /// The approval of the design: chosen by the client when requesting
+    /// it (a new UUIDv7 when left out), named when recording its outcome.
     approval_id: Option<Uuid>,
+    /// Why (rejection: at most 100,000 characters; closing: at most 200).
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     reason: Option<String>,
+    /// The new task's id (a new UUIDv7 when left out).
     task_id: Option<Uuid>,
+    /// The task's or defect's title, at most 200 characters.
+    #[schemars(schema_with = "crate::openapi::opt_short_text")]
     title: Option<String>,
+    /// Who will do the task.
     assignee_id: Option<Uuid>,
+    /// The activation test's name, at most 200 characters.
+    #[schemars(schema_with = "crate::openapi::opt_short_text")]
     name: Option<String>,
+    /// The activation test's result.
+    #[schemars(regex(pattern = "^(passed|failed)$"))]
     result: Option<String>,
+    /// Defects the activation test found.
     defects: Option<Vec<DefectBody>>,
+    /// The new defect's id (a new UUIDv7 when left out).
     defect_id: Option<Uuid>,
+    /// How the defect was resolved.
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     resolution: Option<String>,
+    /// How the lead ended.
+    #[schemars(regex(pattern = "^(won|lost|cancelled)$"))]
     outcome: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A document of a design.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "DesignDocument")]
 struct DocumentBody {
     document_id: Uuid,
+    /// At most 200 characters.
+    #[schemars(schema_with = "crate::openapi::short_text")]
     name: String,
 }
 
-#[derive(Deserialize)]
+/// A defect found by an activation test.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NewDefect")]
 struct DefectBody {
+    /// The defect's id (a new UUIDv7 when left out).
     defect_id: Option<Uuid>,
+    /// At most 200 characters.
+    #[schemars(schema_with = "crate::openapi::short_text")]
     title: String,
 }
 
@@ -290,6 +358,167 @@ fn outcome(value: &str) -> Result<Outcome, ValueError> {
     }
 }
 
+use Role::{Admin, Approver, Manager, Sales};
+
+/// Sales and managers: who runs a lead.
+const STAFF: Allowed = Allowed::Roles(&[Sales, Manager]);
+
+/// The actions on a lead: `POST /api/v1/leads/{id}/<name>`.
+pub(crate) const ACTIONS: &[Action] = &[
+    Action {
+        name: "qualify",
+        summary: "Qualify the lead with a score",
+        allowed: STAFF,
+        fields: &["score"],
+        required: &["score"],
+    },
+    Action {
+        name: "owner",
+        summary: "Assign the lead's owner",
+        allowed: Allowed::Roles(&[Manager]),
+        fields: &["owner_id"],
+        required: &["owner_id"],
+    },
+    Action {
+        name: "serviceability",
+        summary: "Record whether the site can be served",
+        allowed: STAFF,
+        fields: &["feasible", "notes"],
+        required: &["feasible"],
+    },
+    Action {
+        name: "designs",
+        summary: "Submit the next version of the solution design",
+        allowed: STAFF,
+        fields: &["summary", "specification", "documents"],
+        required: &["summary", "specification"],
+    },
+    Action {
+        name: "design-comments",
+        summary: "Comment on a design version",
+        allowed: Allowed::Roles(&[Sales, Manager, Approver]),
+        fields: &["design_version", "body"],
+        required: &["design_version", "body"],
+    },
+    Action {
+        name: "design-approval",
+        summary: "Request approval of the current design",
+        allowed: STAFF,
+        fields: &["approval_id"],
+        required: &[],
+    },
+    Action {
+        name: "design-approved",
+        summary: "Record that the design's approval was granted (process manager's command)",
+        allowed: Allowed::Roles(&[Admin]),
+        fields: &["approval_id"],
+        required: &["approval_id"],
+    },
+    Action {
+        name: "design-rejected",
+        summary: "Record that the design's approval was rejected (process manager's command)",
+        allowed: Allowed::Roles(&[Admin]),
+        fields: &["approval_id", "reason"],
+        required: &["approval_id"],
+    },
+    Action {
+        name: "tasks",
+        summary: "Add an implementation task",
+        allowed: STAFF,
+        fields: &["title", "task_id"],
+        required: &["title"],
+    },
+    Action {
+        name: "implementation-complete",
+        summary: "Complete the implementation",
+        allowed: STAFF,
+        fields: &[],
+        required: &[],
+    },
+    Action {
+        name: "activation-tests",
+        summary: "Record an activation test and the defects it found",
+        allowed: STAFF,
+        fields: &["name", "result", "defects"],
+        required: &["name", "result"],
+    },
+    Action {
+        name: "defects",
+        summary: "Raise a defect",
+        allowed: STAFF,
+        fields: &["title", "defect_id"],
+        required: &["title"],
+    },
+    Action {
+        name: "testing-passed",
+        summary: "Pass testing",
+        allowed: STAFF,
+        fields: &[],
+        required: &[],
+    },
+    Action {
+        name: "hand-over",
+        summary: "Hand the lead over to support",
+        allowed: STAFF,
+        fields: &["notes"],
+        required: &[],
+    },
+    Action {
+        name: "close",
+        summary: "Close the lead (won, lost or cancelled)",
+        allowed: STAFF,
+        fields: &["outcome", "reason"],
+        required: &["outcome"],
+    },
+];
+
+/// The actions on an item of a lead:
+/// `POST /api/v1/leads/{id}/<collection>/{item_id}/<action>`.
+pub(crate) const ITEM_ACTIONS: &[Action] = &[
+    Action {
+        name: "tasks/{task_id}/assign",
+        summary: "Assign an implementation task",
+        allowed: STAFF,
+        fields: &["assignee_id"],
+        required: &["assignee_id"],
+    },
+    Action {
+        name: "tasks/{task_id}/complete",
+        summary: "Complete an implementation task",
+        allowed: STAFF,
+        fields: &[],
+        required: &[],
+    },
+    Action {
+        name: "defects/{defect_id}/resolve",
+        summary: "Resolve a defect",
+        allowed: STAFF,
+        fields: &["resolution"],
+        required: &[],
+    },
+];
+
+/// The item action `<collection>/{...}/<action>` of [`ITEM_ACTIONS`], or
+/// 404 naming them.
+fn find_item_action(collection: &str, action: &str) -> Result<&'static Action, ApiError> {
+    ITEM_ACTIONS
+        .iter()
+        .find(|a| {
+            let mut parts = a.name.split('/');
+            parts.next() == Some(collection) && parts.nth(1) == Some(action)
+        })
+        .ok_or_else(|| {
+            let names: Vec<&str> = ITEM_ACTIONS.iter().map(|a| a.name).collect();
+            ApiError::NotFound {
+                code: "not_found",
+                message: format!(
+                    "a lead has no action {collection}/.../{action}; the item actions are: {}",
+                    names.join(", ")
+                ),
+            }
+        })
+}
+
 /// `POST /api/v1/leads/{id}/{action}`.
 async fn act(
     State(state): State<AppState>,
@@ -301,30 +530,19 @@ async fn act(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = entity_id(&id)?;
+    let action = find_action(ACTIONS, "lead", &action)?;
     let b = action_body(&headers, &body)?;
     let actor = actor_id(&principal);
     let at = Utc::now();
     let mut f = Fields::default();
-    use Role::*;
-    const STAFF: &[Role] = &[Sales, Manager];
-    let (roles, command): (&[Role], Option<LeadCommand>) = match action.as_str() {
-        "qualify" => (
-            STAFF,
-            required(&mut f, "score", b.score)
+    let command: Option<LeadCommand> =
+        match action.name {
+            "qualify" => required(&mut f, "score", b.score)
                 .and_then(|s| f.check("score", LeadScore::parse("score", s)))
                 .map(|score| LeadCommand::Qualify { score, actor, at }),
-        ),
-        "owner" => (
-            &[Manager],
-            required(&mut f, "owner_id", b.owner_id).map(|owner| LeadCommand::AssignOwner {
-                owner,
-                actor,
-                at,
-            }),
-        ),
-        "serviceability" => (
-            STAFF,
-            match (
+            "owner" => required(&mut f, "owner_id", b.owner_id)
+                .map(|owner| LeadCommand::AssignOwner { owner, actor, at }),
+            "serviceability" => match (
                 required(&mut f, "feasible", b.feasible),
                 optional(&mut f, "notes", b.notes, long_text),
             ) {
@@ -336,26 +554,23 @@ async fn act(
                 }),
                 _ => None,
             },
-        ),
-        "designs" => {
-            let summary = required(&mut f, "summary", b.summary)
-                .and_then(|s| f.check("summary", ShortText::parse("summary", s)));
-            let specification = required(&mut f, "specification", b.specification)
-                .and_then(|s| f.check("specification", LongText::parse("specification", s)));
-            let mut documents = Some(Vec::new());
-            for (i, d) in b.documents.unwrap_or_default().into_iter().enumerate() {
-                let field = format!("documents[{i}].name");
-                let name = f.check(&field, ShortText::parse("name", d.name));
-                match (name, documents.as_mut()) {
-                    (Some(name), Some(docs)) => docs.push(DocumentRef {
-                        document_id: d.document_id,
-                        name,
-                    }),
-                    _ => documents = None,
+            "designs" => {
+                let summary = required(&mut f, "summary", b.summary)
+                    .and_then(|s| f.check("summary", ShortText::parse("summary", s)));
+                let specification = required(&mut f, "specification", b.specification)
+                    .and_then(|s| f.check("specification", LongText::parse("specification", s)));
+                let mut documents = Some(Vec::new());
+                for (i, d) in b.documents.unwrap_or_default().into_iter().enumerate() {
+                    let field = format!("documents[{i}].name");
+                    let name = f.check(&field, ShortText::parse("name", d.name));
+                    match (name, documents.as_mut()) {
+                        (Some(name), Some(docs)) => docs.push(DocumentRef {
+                            document_id: d.document_id,
+                            name,
+                        }),
+                        _ => documents = None,
+                    }
                 }
-            }
-            (
-                STAFF,
                 match (summary, specification, documents) {
                     (Some(summary), Some(specification), Some(documents)) => {
                         Some(LeadCommand::SubmitDesign {
@@ -367,24 +582,21 @@ async fn act(
                         })
                     }
                     _ => None,
-                },
-            )
-        }
-        "design-comments" => {
-            let version = required(&mut f, "design_version", b.design_version).and_then(|v| {
-                let version = u32::try_from(v).ok().filter(|v| *v > 0);
-                if version.is_none() {
-                    f.fail(
-                        "design_version",
-                        format!("must be a positive version, got {v}"),
-                    );
                 }
-                version
-            });
-            let body = required(&mut f, "body", b.body)
-                .and_then(|t| f.check("body", LongText::parse("body", t)));
-            (
-                &[Sales, Manager, Approver],
+            }
+            "design-comments" => {
+                let version = required(&mut f, "design_version", b.design_version).and_then(|v| {
+                    let version = u32::try_from(v).ok().filter(|v| *v > 0);
+                    if version.is_none() {
+                        f.fail(
+                            "design_version",
+                            format!("must be a positive version, got {v}"),
+                        );
+                    }
+                    version
+                });
+                let body = required(&mut f, "body", b.body)
+                    .and_then(|t| f.check("body", LongText::parse("body", t)));
                 match (version, body) {
                     (Some(design_version), Some(body)) => Some(LeadCommand::CommentOnDesign {
                         design_version,
@@ -393,25 +605,16 @@ async fn act(
                         at,
                     }),
                     _ => None,
-                },
-            )
-        }
-        "design-approval" => (
-            STAFF,
-            Some(LeadCommand::RequestDesignApproval {
+                }
+            }
+            "design-approval" => Some(LeadCommand::RequestDesignApproval {
                 approval_id: b.approval_id.unwrap_or_else(Uuid::now_v7),
                 actor,
                 at,
             }),
-        ),
-        "design-approved" => (
-            &[Admin],
-            required(&mut f, "approval_id", b.approval_id)
+            "design-approved" => required(&mut f, "approval_id", b.approval_id)
                 .map(|approval_id| LeadCommand::ApproveDesign { approval_id, at }),
-        ),
-        "design-rejected" => (
-            &[Admin],
-            match (
+            "design-rejected" => match (
                 required(&mut f, "approval_id", b.approval_id),
                 optional(&mut f, "reason", b.reason, long_text),
             ) {
@@ -422,10 +625,7 @@ async fn act(
                 }),
                 _ => None,
             },
-        ),
-        "tasks" => (
-            STAFF,
-            required(&mut f, "title", b.title)
+            "tasks" => required(&mut f, "title", b.title)
                 .and_then(|t| f.check("title", ShortText::parse("title", t)))
                 .map(|title| LeadCommand::AddImplementationTask {
                     task_id: b.task_id.unwrap_or_else(Uuid::now_v7),
@@ -433,30 +633,24 @@ async fn act(
                     actor,
                     at,
                 }),
-        ),
-        "implementation-complete" => (
-            STAFF,
-            Some(LeadCommand::CompleteImplementation { actor, at }),
-        ),
-        "activation-tests" => {
-            let name = required(&mut f, "name", b.name)
-                .and_then(|n| f.check("name", ShortText::parse("name", n)));
-            let result = required(&mut f, "result", b.result)
-                .and_then(|r| f.check("result", test_result(&r)));
-            let mut defects = Some(Vec::new());
-            for (i, d) in b.defects.unwrap_or_default().into_iter().enumerate() {
-                let field = format!("defects[{i}].title");
-                let title = f.check(&field, ShortText::parse("title", d.title));
-                match (title, defects.as_mut()) {
-                    (Some(title), Some(list)) => list.push(NewDefect {
-                        defect_id: d.defect_id.unwrap_or_else(Uuid::now_v7),
-                        title,
-                    }),
-                    _ => defects = None,
+            "implementation-complete" => Some(LeadCommand::CompleteImplementation { actor, at }),
+            "activation-tests" => {
+                let name = required(&mut f, "name", b.name)
+                    .and_then(|n| f.check("name", ShortText::parse("name", n)));
+                let result = required(&mut f, "result", b.result)
+                    .and_then(|r| f.check("result", test_result(&r)));
+                let mut defects = Some(Vec::new());
+                for (i, d) in b.defects.unwrap_or_default().into_iter().enumerate() {
+                    let field = format!("defects[{i}].title");
+                    let title = f.check(&field, ShortText::parse("title", d.title));
+                    match (title, defects.as_mut()) {
+                        (Some(title), Some(list)) => list.push(NewDefect {
+                            defect_id: d.defect_id.unwrap_or_else(Uuid::now_v7),
+                            title,
+                        }),
+                        _ => defects = None,
+                    }
                 }
-            }
-            (
-                STAFF,
                 match (name, result, defects) {
                     (Some(name), Some(result), Some(defects)) => {
                         Some(LeadCommand::RecordActivationTest {
@@ -468,12 +662,9 @@ async fn act(
                         })
                     }
                     _ => None,
-                },
-            )
-        }
-        "defects" => (
-            STAFF,
-            required(&mut f, "title", b.title)
+                }
+            }
+            "defects" => required(&mut f, "title", b.title)
                 .and_then(|t| f.check("title", ShortText::parse("title", t)))
                 .map(|title| LeadCommand::RaiseDefect {
                     defect_id: b.defect_id.unwrap_or_else(Uuid::now_v7),
@@ -481,16 +672,10 @@ async fn act(
                     actor,
                     at,
                 }),
-        ),
-        "testing-passed" => (STAFF, Some(LeadCommand::PassTesting { actor, at })),
-        "hand-over" => (
-            STAFF,
-            optional(&mut f, "notes", b.notes, long_text)
+            "testing-passed" => Some(LeadCommand::PassTesting { actor, at }),
+            "hand-over" => optional(&mut f, "notes", b.notes, long_text)
                 .map(|notes| LeadCommand::HandOverToSupport { notes, actor, at }),
-        ),
-        "close" => (
-            STAFF,
-            match (
+            "close" => match (
                 required(&mut f, "outcome", b.outcome)
                     .and_then(|o| f.check("outcome", outcome(&o))),
                 optional(&mut f, "reason", b.reason, short_text),
@@ -503,9 +688,8 @@ async fn act(
                 }),
                 _ => None,
             },
-        ),
-        _ => return Err(ApiError::not_found("action")),
-    };
+            other => return Err(unhandled_action("lead", other)),
+        };
     run(
         &state,
         &principal,
@@ -514,7 +698,7 @@ async fn act(
         &headers,
         &body,
         id,
-        roles,
+        action,
         f,
         command,
     )
@@ -533,50 +717,40 @@ async fn act_on_item(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = entity_id(&id)?;
+    let action = find_item_action(&collection, &action)?;
     let b = action_body(&headers, &body)?;
     let actor = actor_id(&principal);
     let at = Utc::now();
     let mut f = Fields::default();
-    const STAFF: &[Role] = &[Role::Sales, Role::Manager];
-    let (roles, command): (&[Role], Option<LeadCommand>) =
-        match (collection.as_str(), action.as_str()) {
-            ("tasks", "assign") => {
-                let task_id = entity_id(&item_id).map_err(|_| ApiError::not_found("task"))?;
-                (
-                    STAFF,
-                    required(&mut f, "assignee_id", b.assignee_id).map(|assignee| {
-                        LeadCommand::AssignImplementationTask {
-                            task_id,
-                            assignee,
-                            actor,
-                            at,
-                        }
-                    }),
-                )
-            }
-            ("tasks", "complete") => {
-                let task_id = entity_id(&item_id).map_err(|_| ApiError::not_found("task"))?;
-                (
-                    STAFF,
-                    Some(LeadCommand::CompleteImplementationTask { task_id, actor, at }),
-                )
-            }
-            ("defects", "resolve") => {
-                let defect_id = entity_id(&item_id).map_err(|_| ApiError::not_found("defect"))?;
-                (
-                    STAFF,
-                    optional(&mut f, "resolution", b.resolution, long_text).map(|resolution| {
-                        LeadCommand::ResolveDefect {
-                            defect_id,
-                            resolution,
-                            actor,
-                            at,
-                        }
-                    }),
-                )
-            }
-            _ => return Err(ApiError::not_found("action")),
-        };
+    let command: Option<LeadCommand> = match action.name {
+        "tasks/{task_id}/assign" => {
+            let task_id = entity_id(&item_id).map_err(|_| ApiError::not_found("task"))?;
+            required(&mut f, "assignee_id", b.assignee_id).map(|assignee| {
+                LeadCommand::AssignImplementationTask {
+                    task_id,
+                    assignee,
+                    actor,
+                    at,
+                }
+            })
+        }
+        "tasks/{task_id}/complete" => {
+            let task_id = entity_id(&item_id).map_err(|_| ApiError::not_found("task"))?;
+            Some(LeadCommand::CompleteImplementationTask { task_id, actor, at })
+        }
+        "defects/{defect_id}/resolve" => {
+            let defect_id = entity_id(&item_id).map_err(|_| ApiError::not_found("defect"))?;
+            optional(&mut f, "resolution", b.resolution, long_text).map(|resolution| {
+                LeadCommand::ResolveDefect {
+                    defect_id,
+                    resolution,
+                    actor,
+                    at,
+                }
+            })
+        }
+        other => return Err(unhandled_action("lead", other)),
+    };
     run(
         &state,
         &principal,
@@ -585,7 +759,7 @@ async fn act_on_item(
         &headers,
         &body,
         id,
-        roles,
+        action,
         f,
         command,
     )
@@ -610,11 +784,11 @@ async fn run(
     headers: &HeaderMap,
     body: &[u8],
     id: Uuid,
-    roles: &[Role],
+    action: &Action,
     f: Fields,
     command: Option<LeadCommand>,
 ) -> Result<Response, ApiError> {
-    principal.require_any(roles)?;
+    action.allowed.check(principal, id)?;
     f.finish()?;
     let command =
         command.ok_or_else(|| ApiError::bad_request("validation_failed", "invalid body"))?;

@@ -11,6 +11,7 @@ mod command_http;
 pub mod config;
 mod contracts;
 pub mod database;
+mod docs;
 pub mod error;
 mod events;
 mod health;
@@ -21,6 +22,7 @@ mod leads;
 pub mod limits;
 mod me;
 pub mod observability;
+pub mod openapi;
 mod policies;
 mod queries;
 pub mod rate_limit;
@@ -122,6 +124,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(observability::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .merge(docs::routes())
         .route("/api/v1/me", get(me::me))
         .merge(tickets::routes())
         .merge(queries::tickets::routes())

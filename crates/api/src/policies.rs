@@ -40,6 +40,7 @@ use chronicle_domain::policy::{
 use chronicle_domain::user::Role as DomainRole;
 use chronicle_store::{StreamId, TenantId};
 use chrono::Utc;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -108,9 +109,10 @@ fn answer(mut meta: Value, default: bool, policy: Value) -> Response {
 // SLA policy
 // ---------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SlaBody {
+#[schemars(rename = "SlaPolicy")]
+pub(crate) struct SlaBody {
     p1: TargetsBody,
     p2: TargetsBody,
     p3: TargetsBody,
@@ -118,11 +120,18 @@ struct SlaBody {
 }
 
 /// Seconds from a ticket's opening.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "SlaTargets")]
 struct TargetsBody {
+    /// At most `time_to_resolve_secs`.
+    #[schemars(range(min = 1, max = 316_224_000))]
     time_to_assign_secs: i64,
+    /// At most `time_to_resolve_secs`.
+    #[schemars(range(min = 1, max = 316_224_000))]
     time_to_first_response_secs: i64,
+    /// At most `MAX_DURATION_SECS` (ten years).
+    #[schemars(range(min = 1, max = 316_224_000))]
     time_to_resolve_secs: i64,
 }
 
@@ -241,41 +250,54 @@ async fn run(
 // Approval policy
 // ---------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ApprovalBody {
+#[schemars(rename = "ApprovalPolicy")]
+pub(crate) struct ApprovalBody {
     rules: Vec<RuleBody>,
 }
 
 /// The value thresholds of one subject kind (`lead_design`, `contract`).
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ApprovalRule")]
 struct RuleBody {
+    /// `lead_design` or `contract`.
+    #[schemars(regex(pattern = "^(lead_design|contract)$"))]
     kind: String,
     thresholds: Vec<ThresholdBody>,
 }
 
 /// From `min_value_minor` upwards, these levels apply (none: no approval).
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ValueThreshold")]
 struct ThresholdBody {
     min_value_minor: i64,
     levels: Vec<LevelBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PolicyLevel")]
 struct LevelBody {
+    #[schemars(length(min = 1))]
     approvers: Vec<ApproverBody>,
+    /// Approvals needed (1 to the number of approvers).
+    #[schemars(range(min = 1, max = 65535))]
     required: i64,
+    /// Seconds the level may take (at most `MAX_DURATION_SECS`, ten years).
+    #[schemars(range(min = 1, max = 316_224_000))]
     due_secs: Option<u64>,
 }
 
 /// `{"user": "<uuid>"}` or `{"role": "approver"}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PolicyApprover")]
 struct ApproverBody {
     user: Option<Uuid>,
+    #[schemars(schema_with = "crate::openapi::opt_role_name")]
     role: Option<String>,
 }
 

@@ -18,13 +18,15 @@ use chronicle_domain::ticket::{AssignedBy, Contact, EscalatedBy, Ticket, TicketC
 use chronicle_domain::value::{Email, LongText, Priority, ShortText, SurveyScore};
 use chronicle_store::StreamId;
 use chrono::Utc;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::{Principal, Role};
 use crate::command_http::{
-    actor_id, command_error, entity_id, parse_body, ApiQuery, Fields, Request,
+    actor_id, command_error, entity_id, find_action, parse_body, unhandled_action, Action, Allowed,
+    ApiQuery, Fields, Request,
 };
 use crate::error::ApiError;
 use crate::history;
@@ -39,24 +41,40 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/tickets/{id}/{action}", post(act))
 }
 
-#[derive(Deserialize)]
+/// A new ticket. Texts are trimmed and must not be blank: at most 200
+/// characters, `description` at most 100,000.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct OpenBody {
-    /// Defaults to the caller when the caller is a customer.
+#[schemars(rename = "OpenTicket")]
+pub(crate) struct OpenBody {
+    /// The customer the ticket is for: required when a manager opens it;
+    /// a customer may leave it out or give their own id.
     customer_id: Option<Uuid>,
     contact: ContactBody,
+    #[schemars(schema_with = "crate::openapi::short_text")]
     product: String,
+    #[schemars(schema_with = "crate::openapi::short_text")]
     category: String,
+    /// `P1` (most urgent) to `P4`.
+    #[schemars(regex(pattern = "^[Pp][1-4]$"))]
     priority: String,
+    /// The skill an expert needs for this ticket.
+    #[schemars(schema_with = "crate::openapi::short_text")]
     required_skill: String,
+    #[schemars(schema_with = "crate::openapi::short_text")]
     title: String,
+    #[schemars(schema_with = "crate::openapi::long_text")]
     description: String,
 }
 
-#[derive(Deserialize)]
+/// Whom to contact about the ticket.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "TicketContact")]
 struct ContactBody {
+    #[schemars(schema_with = "crate::openapi::short_text")]
     name: String,
+    #[schemars(email)]
     email: String,
 }
 
@@ -153,18 +171,119 @@ async fn open(
     request.run::<Ticket>(Uuid::now_v7(), true, command).await
 }
 
-#[derive(Deserialize, Default)]
+/// Every action's fields in one shape: an action reads the ones it needs
+/// (see [`ACTIONS`]) and ignores the others'; a name no action knows is
+/// refused.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ActionBody {
+#[schemars(rename = "TicketActionBody")]
+pub(crate) struct ActionBody {
+    /// The expert to assign.
     expert_id: Option<Uuid>,
+    /// Why (at most 100,000 characters; 200 for an escalation).
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     reason: Option<String>,
+    /// The comment's text.
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     body: Option<String>,
+    /// `P1` (most urgent) to `P4`.
+    #[schemars(regex(pattern = "^[Pp][1-4]$"))]
     priority: Option<String>,
+    /// How the ticket was resolved.
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     resolution: Option<String>,
+    /// The survey being answered (from the ticket's state).
     survey_id: Option<Uuid>,
+    /// 1 to 5.
+    #[schemars(range(min = 1, max = 5))]
     score: Option<i64>,
+    /// An optional comment with the survey answer.
+    #[schemars(schema_with = "crate::openapi::opt_long_text")]
     comment: Option<String>,
 }
+
+use Role::{Customer, Expert, Manager};
+
+/// The actions on a ticket: `POST /api/v1/tickets/{id}/<name>`.
+pub(crate) const ACTIONS: &[Action] = &[
+    Action {
+        name: "assign",
+        summary: "Assign an expert to the ticket",
+        allowed: Allowed::Roles(&[Manager]),
+        fields: &["expert_id"],
+        required: &["expert_id"],
+    },
+    Action {
+        name: "accept",
+        summary: "Accept the assignment (the assigned expert)",
+        allowed: Allowed::Roles(&[Expert]),
+        fields: &[],
+        required: &[],
+    },
+    Action {
+        name: "reject",
+        summary: "Reject the assignment (the assigned expert)",
+        allowed: Allowed::Roles(&[Expert]),
+        fields: &["reason"],
+        required: &["reason"],
+    },
+    Action {
+        name: "start",
+        summary: "Start work on the ticket (the assigned expert)",
+        allowed: Allowed::Roles(&[Expert]),
+        fields: &[],
+        required: &[],
+    },
+    Action {
+        name: "comments",
+        summary: "Comment on the ticket",
+        allowed: Allowed::Roles(&[Customer, Expert, Manager]),
+        fields: &["body"],
+        required: &["body"],
+    },
+    Action {
+        name: "priority",
+        summary: "Change the ticket's priority",
+        allowed: Allowed::Roles(&[Expert, Manager]),
+        fields: &["priority"],
+        required: &["priority"],
+    },
+    Action {
+        name: "resolve",
+        summary: "Resolve the ticket (the assigned expert)",
+        allowed: Allowed::Roles(&[Expert]),
+        fields: &["resolution"],
+        required: &["resolution"],
+    },
+    Action {
+        name: "reopen",
+        summary: "Reopen a resolved ticket",
+        allowed: Allowed::Roles(&[Customer, Manager]),
+        fields: &["reason"],
+        required: &["reason"],
+    },
+    Action {
+        name: "close",
+        summary: "Close the ticket",
+        allowed: Allowed::Roles(&[Customer, Expert, Manager]),
+        fields: &[],
+        required: &[],
+    },
+    Action {
+        name: "escalate",
+        summary: "Escalate the ticket",
+        allowed: Allowed::Roles(&[Manager]),
+        fields: &["reason"],
+        required: &["reason"],
+    },
+    Action {
+        name: "survey-answers",
+        summary: "Answer the ticket's satisfaction survey",
+        allowed: Allowed::Roles(&[Customer]),
+        fields: &["survey_id", "score", "comment"],
+        required: &["survey_id", "score"],
+    },
+];
 
 fn required<T>(f: &mut Fields, field: &str, value: Option<T>) -> Option<T> {
     if value.is_none() {
@@ -183,6 +302,7 @@ async fn act(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = entity_id(&id)?;
+    let action = find_action(ACTIONS, "ticket", &action)?;
     let b: ActionBody = if body.is_empty() {
         ActionBody::default()
     } else {
@@ -191,103 +311,75 @@ async fn act(
     let actor = actor_id(&principal);
     let at = Utc::now();
     let mut f = Fields::default();
-    use Role::*;
-    let (roles, command): (&[Role], Option<TicketCommand>) = match action.as_str() {
-        "assign" => (
-            &[Manager],
-            required(&mut f, "expert_id", b.expert_id).map(|expert_id| {
-                TicketCommand::AssignExpert {
-                    expert_id,
-                    by: AssignedBy::Manager { manager_id: actor },
-                    at,
-                }
+    let command: Option<TicketCommand> = match action.name {
+        "assign" => required(&mut f, "expert_id", b.expert_id).map(|expert_id| {
+            TicketCommand::AssignExpert {
+                expert_id,
+                by: AssignedBy::Manager { manager_id: actor },
+                at,
+            }
+        }),
+        "accept" => Some(TicketCommand::Accept { actor, at }),
+        "reject" => required(&mut f, "reason", b.reason)
+            .and_then(|r| f.check("reason", LongText::parse("reason", r)))
+            .map(|reason| TicketCommand::Reject { actor, reason, at }),
+        "start" => Some(TicketCommand::StartWork { actor, at }),
+        "comments" => required(&mut f, "body", b.body)
+            .and_then(|t| f.check("body", LongText::parse("body", t)))
+            .map(|body| TicketCommand::Comment {
+                actor,
+                comment_id: Uuid::now_v7(),
+                body,
+                at,
             }),
-        ),
-        "accept" => (&[Expert], Some(TicketCommand::Accept { actor, at })),
-        "reject" => (
-            &[Expert],
-            required(&mut f, "reason", b.reason)
-                .and_then(|r| f.check("reason", LongText::parse("reason", r)))
-                .map(|reason| TicketCommand::Reject { actor, reason, at }),
-        ),
-        "start" => (&[Expert], Some(TicketCommand::StartWork { actor, at })),
-        "comments" => (
-            &[Customer, Expert, Manager],
-            required(&mut f, "body", b.body)
-                .and_then(|t| f.check("body", LongText::parse("body", t)))
-                .map(|body| TicketCommand::Comment {
+        "priority" => required(&mut f, "priority", b.priority)
+            .and_then(|p| f.check("priority", Priority::try_from(p.as_str())))
+            .map(|priority| TicketCommand::ChangePriority {
+                actor,
+                priority,
+                at,
+            }),
+        "resolve" => required(&mut f, "resolution", b.resolution)
+            .and_then(|r| f.check("resolution", LongText::parse("resolution", r)))
+            .map(|resolution| TicketCommand::Resolve {
+                actor,
+                resolution,
+                at,
+            }),
+        "reopen" => required(&mut f, "reason", b.reason)
+            .and_then(|r| f.check("reason", LongText::parse("reason", r)))
+            .map(|reason| TicketCommand::Reopen { actor, reason, at }),
+        "close" => Some(TicketCommand::Close { actor, at }),
+        "escalate" => required(&mut f, "reason", b.reason)
+            .and_then(|r| f.check("reason", ShortText::parse("reason", r)))
+            .map(|reason| TicketCommand::Escalate {
+                by: EscalatedBy::User { user_id: actor },
+                reason,
+                at,
+            }),
+        "survey-answers" => match (
+            required(&mut f, "survey_id", b.survey_id),
+            required(&mut f, "score", b.score)
+                .and_then(|s| f.check("score", SurveyScore::parse("score", s))),
+        ) {
+            (Some(survey_id), Some(score)) => {
+                let comment = match b.comment {
+                    Some(c) => f.check("comment", LongText::parse("comment", c)).map(Some),
+                    None => Some(None),
+                };
+                comment.map(|comment| TicketCommand::AnswerSurvey {
                     actor,
-                    comment_id: Uuid::now_v7(),
-                    body,
+                    survey_id,
+                    score,
+                    comment,
                     at,
-                }),
-        ),
-        "priority" => (
-            &[Expert, Manager],
-            required(&mut f, "priority", b.priority)
-                .and_then(|p| f.check("priority", Priority::try_from(p.as_str())))
-                .map(|priority| TicketCommand::ChangePriority {
-                    actor,
-                    priority,
-                    at,
-                }),
-        ),
-        "resolve" => (
-            &[Expert],
-            required(&mut f, "resolution", b.resolution)
-                .and_then(|r| f.check("resolution", LongText::parse("resolution", r)))
-                .map(|resolution| TicketCommand::Resolve {
-                    actor,
-                    resolution,
-                    at,
-                }),
-        ),
-        "reopen" => (
-            &[Customer, Manager],
-            required(&mut f, "reason", b.reason)
-                .and_then(|r| f.check("reason", LongText::parse("reason", r)))
-                .map(|reason| TicketCommand::Reopen { actor, reason, at }),
-        ),
-        "close" => (
-            &[Customer, Expert, Manager],
-            Some(TicketCommand::Close { actor, at }),
-        ),
-        "escalate" => (
-            &[Manager],
-            required(&mut f, "reason", b.reason)
-                .and_then(|r| f.check("reason", ShortText::parse("reason", r)))
-                .map(|reason| TicketCommand::Escalate {
-                    by: EscalatedBy::User { user_id: actor },
-                    reason,
-                    at,
-                }),
-        ),
-        "survey-answers" => (
-            &[Customer],
-            match (
-                required(&mut f, "survey_id", b.survey_id),
-                required(&mut f, "score", b.score)
-                    .and_then(|s| f.check("score", SurveyScore::parse("score", s))),
-            ) {
-                (Some(survey_id), Some(score)) => {
-                    let comment = match b.comment {
-                        Some(c) => f.check("comment", LongText::parse("comment", c)).map(Some),
-                        None => Some(None),
-                    };
-                    comment.map(|comment| TicketCommand::AnswerSurvey {
-                        actor,
-                        survey_id,
-                        score,
-                        comment,
-                        at,
-                    })
-                }
-                _ => None,
-            },
-        ),
-        _ => return Err(ApiError::not_found("action")),
+                })
+            }
+            _ => None,
+        },
+        other => return Err(unhandled_action("ticket", other)),
     };
-    principal.require_any(roles)?;
+    action.allowed.check(&principal, id)?;
     f.finish()?;
     let command =
         command.ok_or_else(|| ApiError::bad_request("validation_failed", "invalid body"))?;

@@ -34,12 +34,16 @@ use axum::{Json, Router};
 use chronicle_domain::user::{Roles, Skills, User, UserCommand, UserStatus};
 use chronicle_domain::value::{Email, ShortText};
 use chrono::Utc;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::auth::{Principal, Role};
-use crate::command_http::{actor_id, entity_id, parse_body, ApiQuery, Fields, Request};
+use crate::command_http::{
+    actor_id, entity_id, find_action, parse_body, unhandled_action, Action, Allowed, ApiQuery,
+    Fields, Request,
+};
 use crate::error::ApiError;
 use crate::history;
 use crate::observability::RequestId;
@@ -53,15 +57,24 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/users/{id}/{action}", post(act))
 }
 
-#[derive(Deserialize)]
+/// A new user.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RegisterBody {
+#[schemars(rename = "RegisterUser")]
+pub(crate) struct RegisterBody {
     /// The user's id; or give `sub`; or neither for a new id.
     id: Option<Uuid>,
     /// The user's token subject, from which the id is derived.
+    #[schemars(length(min = 1, max = 256))]
     sub: Option<String>,
+    /// At most 200 characters.
+    #[schemars(schema_with = "crate::openapi::short_text")]
     name: String,
+    #[schemars(email)]
     email: String,
+    /// At least one of customer, expert, approver, sales, manager,
+    /// auditor, analyst, admin (exact, lowercase).
+    #[schemars(schema_with = "crate::openapi::role_names")]
     roles: Vec<String>,
 }
 
@@ -140,11 +153,20 @@ async fn register(
     request.run::<User>(id, true, command).await
 }
 
-#[derive(Deserialize, Default)]
+/// Every action's fields in one shape: an action reads the ones it needs
+/// (see [`ACTIONS`]) and ignores the others'; a name no action knows is
+/// refused.
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ActionBody {
+#[schemars(rename = "UserActionBody")]
+pub(crate) struct ActionBody {
+    /// The complete new set of roles (at least one; exact, lowercase).
+    #[schemars(schema_with = "crate::openapi::opt_role_names")]
     roles: Option<Vec<String>>,
+    /// The complete new set of skills (may be empty), each at most 200
+    /// characters.
     skills: Option<Vec<String>>,
+    /// Whether the expert takes new tickets.
     available: Option<bool>,
 }
 
@@ -155,34 +177,37 @@ fn required<T>(f: &mut Fields, field: &str, value: Option<T>) -> Option<T> {
     value
 }
 
-/// Who may run an action on a user.
-#[derive(Clone, Copy)]
-enum Who {
-    Admin,
-    /// The expert themself (the caller's user id is the user's id and the
-    /// token holds `expert`), or a manager.
-    SelfOrManager,
-}
-
-impl Who {
-    fn check(self, principal: &Principal, user: Uuid) -> Result<(), ApiError> {
-        match self {
-            Who::Admin => principal.require_any(&[Role::Admin]),
-            Who::SelfOrManager => {
-                let own = actor_id(principal) == user && principal.has(Role::Expert);
-                if own || principal.has(Role::Manager) {
-                    return Ok(());
-                }
-                Err(ApiError::Forbidden {
-                    code: "auth.forbidden",
-                    message: "experts change their own skills and availability; managers \
-                              those of anyone"
-                        .into(),
-                })
-            }
-        }
-    }
-}
+/// The actions on a user: `POST /api/v1/users/{id}/<name>`.
+pub(crate) const ACTIONS: &[Action] = &[
+    Action {
+        name: "roles",
+        summary: "Replace the user's roles",
+        allowed: Allowed::Roles(&[Role::Admin]),
+        fields: &["roles"],
+        required: &["roles"],
+    },
+    Action {
+        name: "deactivate",
+        summary: "Deactivate the user",
+        allowed: Allowed::Roles(&[Role::Admin]),
+        fields: &[],
+        required: &[],
+    },
+    Action {
+        name: "skills",
+        summary: "Set the expert's skills",
+        allowed: Allowed::ExpertThemselfOrManager,
+        fields: &["skills"],
+        required: &["skills"],
+    },
+    Action {
+        name: "availability",
+        summary: "Set whether the expert takes new tickets",
+        allowed: Allowed::ExpertThemselfOrManager,
+        fields: &["available"],
+        required: &["available"],
+    },
+];
 
 async fn act(
     State(state): State<AppState>,
@@ -194,6 +219,7 @@ async fn act(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = entity_id(&id)?;
+    let action = find_action(ACTIONS, "user", &action)?;
     let b: ActionBody = if body.is_empty() {
         ActionBody::default()
     } else {
@@ -202,34 +228,25 @@ async fn act(
     let actor = actor_id(&principal);
     let at = Utc::now();
     let mut f = Fields::default();
-    let (who, command) = match action.as_str() {
-        "roles" => (
-            Who::Admin,
-            required(&mut f, "roles", b.roles)
-                .and_then(|r| parse_roles(&mut f, &r))
-                .map(|roles| UserCommand::ChangeRoles { actor, roles, at }),
-        ),
-        "deactivate" => (Who::Admin, Some(UserCommand::Deactivate { actor, at })),
+    let command = match action.name {
+        "roles" => required(&mut f, "roles", b.roles)
+            .and_then(|r| parse_roles(&mut f, &r))
+            .map(|roles| UserCommand::ChangeRoles { actor, roles, at }),
+        "deactivate" => Some(UserCommand::Deactivate { actor, at }),
         // The complete new set of skills (may be empty).
-        "skills" => (
-            Who::SelfOrManager,
-            required(&mut f, "skills", b.skills)
-                .and_then(|s| parse_skills(&mut f, s))
-                .map(|skills| UserCommand::SetExpertSkills { actor, skills, at }),
-        ),
-        "availability" => (
-            Who::SelfOrManager,
-            required(&mut f, "available", b.available).map(|available| {
-                UserCommand::ChangeAvailability {
-                    actor,
-                    available,
-                    at,
-                }
-            }),
-        ),
-        _ => return Err(ApiError::not_found("action")),
+        "skills" => required(&mut f, "skills", b.skills)
+            .and_then(|s| parse_skills(&mut f, s))
+            .map(|skills| UserCommand::SetExpertSkills { actor, skills, at }),
+        "availability" => required(&mut f, "available", b.available).map(|available| {
+            UserCommand::ChangeAvailability {
+                actor,
+                available,
+                at,
+            }
+        }),
+        other => return Err(unhandled_action("user", other)),
     };
-    who.check(&principal, id)?;
+    action.allowed.check(&principal, id)?;
     f.finish()?;
     let command =
         command.ok_or_else(|| ApiError::bad_request("validation_failed", "invalid body"))?;

@@ -13,6 +13,7 @@ mod kb_queries;
 mod lead_queries;
 mod leads;
 mod observability;
+mod openapi;
 mod policies;
 mod projector;
 mod queries;
