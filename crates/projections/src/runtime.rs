@@ -46,6 +46,9 @@ pub struct Options {
     pub poll_interval: Duration,
     /// Names this process in the checkpoint row.
     pub owner: String,
+    /// Recently read batches of the log, shared by the workers that share
+    /// these options: a process reads each batch once for all projections.
+    pub cache: Arc<BatchCache>,
 }
 
 impl Default for Options {
@@ -59,7 +62,107 @@ impl Default for Options {
                 std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
                 std::process::id()
             ),
+            cache: Arc::default(),
         }
+    }
+}
+
+/// How many read batches [`BatchCache`] keeps.
+const CACHED_BATCHES: usize = 16;
+
+/// The last few batches read from the log, each complete for its range of
+/// positions (a gap-safe read holds every event that will ever exist in
+/// `(after, last]`), so a worker anywhere inside a cached range is served
+/// from memory. Misses are read one at a time, so projections catching up
+/// together read the log once between them.
+#[derive(Debug, Default)]
+pub struct BatchCache {
+    ranges: std::sync::Mutex<std::collections::VecDeque<Arc<CachedRange>>>,
+    fetch: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug)]
+struct CachedRange {
+    after: u64,
+    last: u64,
+    events: Vec<RecordedEvent>,
+}
+
+/// Events served from a cached range.
+struct Slice {
+    range: Option<Arc<CachedRange>>,
+    start: usize,
+    end: usize,
+    blocked: bool,
+}
+
+impl Slice {
+    fn events(&self) -> &[RecordedEvent] {
+        match &self.range {
+            Some(r) => &r.events[self.start..self.end],
+            None => &[],
+        }
+    }
+}
+
+impl BatchCache {
+    fn lookup(&self, after: u64, limit: usize) -> Option<Slice> {
+        let ranges = self.ranges.lock().ok()?;
+        let range = ranges
+            .iter()
+            .rev()
+            .find(|r| r.after <= after && after < r.last)?
+            .clone();
+        let start = range.events.partition_point(|e| e.position <= after);
+        let end = (start + limit).min(range.events.len());
+        Some(Slice {
+            range: Some(range),
+            start,
+            end,
+            blocked: false,
+        })
+    }
+
+    async fn read(
+        &self,
+        store: &PgEventStore,
+        after: u64,
+        limit: usize,
+    ) -> Result<Slice, StoreError> {
+        if let Some(hit) = self.lookup(after, limit) {
+            return Ok(hit);
+        }
+        let _one_reader = self.fetch.lock().await;
+        if let Some(hit) = self.lookup(after, limit) {
+            return Ok(hit);
+        }
+        let batch = store.read_batch(after, limit).await?;
+        let Some(last) = batch.events.last().map(|e| e.position) else {
+            return Ok(Slice {
+                range: None,
+                start: 0,
+                end: 0,
+                blocked: batch.blocked,
+            });
+        };
+        let end = batch.events.len();
+        let range = Arc::new(CachedRange {
+            after,
+            last,
+            events: batch.events,
+        });
+        if let Ok(mut ranges) = self.ranges.lock() {
+            ranges.push_back(range.clone());
+            while ranges.len() > CACHED_BATCHES {
+                ranges.pop_front();
+            }
+        }
+        Ok(Slice {
+            range: Some(range),
+            start: 0,
+            end,
+            blocked: batch.blocked,
+        })
     }
 }
 
@@ -168,9 +271,13 @@ impl Worker {
             conn.close().await.ok();
             return Ok(None);
         }
-        sqlx::query("SET search_path TO read")
-            .execute(&mut conn)
-            .await?;
+        // Read models are derived data: a batch lost to a crash before its
+        // WAL reached disk is lost together with its checkpoint (one
+        // transaction) and simply applied again. Durable appends are the
+        // event store's job.
+        for setting in ["SET search_path TO read", "SET synchronous_commit TO off"] {
+            sqlx::query(setting).execute(&mut conn).await?;
+        }
         sqlx::query(
             "INSERT INTO public.projection_checkpoints (name, owner) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner",
@@ -306,18 +413,18 @@ impl Worker {
         if self.failed {
             return Ok(Step::Failed);
         }
-        let batch = self
-            .store
-            .read_batch(self.position, self.options.batch_size)
+        let cache = self.options.cache.clone();
+        let batch = cache
+            .read(&self.store, self.position, self.options.batch_size)
             .await?;
-        if batch.events.is_empty() {
+        if batch.events().is_empty() {
             return Ok(if batch.blocked {
                 Step::Blocked
             } else {
                 Step::Idle
             });
         }
-        self.apply_or_stop(&batch.events, Target::Live).await
+        self.apply_or_stop(batch.events(), Target::Live).await
     }
 
     /// Builds the next batch of a running rebuild, and swaps the shadow
@@ -335,18 +442,18 @@ impl Worker {
                 return self.swap(at).await;
             }
         }
-        let batch = self
-            .store
-            .read_batch(at, self.options.rebuild_batch_size)
+        let cache = self.options.cache.clone();
+        let batch = cache
+            .read(&self.store, at, self.options.rebuild_batch_size)
             .await?;
-        if batch.events.is_empty() {
+        if batch.events().is_empty() {
             return Ok(if batch.blocked {
                 Step::Blocked
             } else {
                 Step::Idle
             });
         }
-        self.apply_or_stop(&batch.events, Target::Rebuild).await
+        self.apply_or_stop(batch.events(), Target::Rebuild).await
     }
 
     async fn apply_or_stop(
@@ -693,7 +800,7 @@ async fn drive(
     let name = worker.name();
     let mut wake = store.wake_ups();
     let mut last_refresh = Instant::now();
-    let mut blocked = Backoff::starting(Duration::from_millis(5), Duration::from_millis(200));
+    let mut blocked = Backoff::starting(Duration::from_millis(2), Duration::from_millis(20));
     loop {
         if *shutdown.borrow() {
             worker.release().await;

@@ -34,51 +34,129 @@ pub struct CatchupArgs {
     seconds: u64,
 }
 
-/// Every aggregate's lifecycle as its catalogue examples, in order: one
-/// stream of each kind per round, with fresh ids where rows are keyed.
+/// A realistic mix per round: each aggregate's lifecycle in order (the
+/// catalogue's golden examples), tickets three times as often.
+const LIFECYCLES: &[(&str, usize, &[&str])] = &[
+    (
+        "ticket",
+        3,
+        &[
+            "ticket.opened",
+            "ticket.expert_assigned",
+            "ticket.accepted",
+            "ticket.work_started",
+            "ticket.commented",
+            "ticket.commented",
+            "ticket.priority_changed",
+            "ticket.resolved",
+            "ticket.survey_sent",
+            "ticket.survey_answered",
+            "ticket.closed",
+        ],
+    ),
+    (
+        "lead",
+        1,
+        &[
+            "lead.captured",
+            "lead.qualified",
+            "lead.owner_assigned",
+            "lead.serviceability_checked",
+            "lead.design_submitted",
+            "lead.design_comment_added",
+            "lead.design_approval_requested",
+            "lead.design_approved",
+            "lead.implementation_task_added",
+            "lead.implementation_task_assigned",
+            "lead.implementation_task_completed",
+            "lead.implementation_completed",
+            "lead.activation_test_recorded",
+            "lead.defect_raised",
+            "lead.defect_resolved",
+            "lead.testing_passed",
+            "lead.handed_over_to_support",
+            "lead.closed",
+        ],
+    ),
+    (
+        "contract",
+        1,
+        &[
+            "contract.drafted",
+            "contract.amended",
+            "contract.shared",
+            "contract.submitted_for_approval",
+            "contract.approved",
+            "contract.signed",
+            "contract.activated",
+            "contract.renewed",
+        ],
+    ),
+    (
+        "approval",
+        1,
+        &[
+            "approval.requested",
+            "approval.decision_recorded",
+            "approval.level_completed",
+            "approval.granted",
+        ],
+    ),
+    (
+        "knowledge_article",
+        1,
+        &["knowledge_article.published", "knowledge_article.revised"],
+    ),
+    (
+        "user",
+        1,
+        &[
+            "user.registered",
+            "user.roles_changed",
+            "user.expert_skills_set",
+            "user.availability_changed",
+        ],
+    ),
+];
+
 type Lifecycle = (String, Vec<(&'static str, u16, Value)>);
 
-fn lifecycles() -> Vec<Lifecycle> {
-    let mut by_type: Vec<Lifecycle> = Vec::new();
-    for spec in chronicle_domain::catalog::all() {
-        let current = chronicle_domain::catalog::all()
-            .iter()
-            .filter(|s| s.event_type == spec.event_type)
-            .map(|s| s.version)
-            .max()
-            .unwrap_or(1);
-        if spec.version != current {
-            continue;
+fn lifecycles() -> anyhow::Result<Vec<Lifecycle>> {
+    let specs: Vec<EventSpec> = chronicle_domain::catalog::all();
+    let mut out = Vec::new();
+    for (stream_type, weight, types) in LIFECYCLES {
+        let mut events = Vec::new();
+        for event_type in *types {
+            let spec = specs
+                .iter()
+                .filter(|s| s.event_type == *event_type)
+                .max_by_key(|s| s.version)
+                .ok_or_else(|| anyhow::anyhow!("no catalogue entry for {event_type}"))?;
+            events.push((spec.event_type, spec.version, spec.example.clone()));
         }
-        let EventSpec {
-            stream_type,
-            event_type,
-            version,
-            example,
-            ..
-        } = spec;
-        let entry = (event_type, version, example);
-        match by_type.iter_mut().find(|(t, _)| t == stream_type) {
-            Some((_, specs)) => specs.push(entry),
-            None => by_type.push((stream_type.to_owned(), vec![entry])),
+        for _ in 0..*weight {
+            out.push((stream_type.to_string(), events.clone()));
         }
     }
-    by_type
+    Ok(out)
 }
 
-fn freshen(mut data: Value) -> Value {
+/// Gives a stream's child entities (comments, tasks, ...) fresh ids,
+/// consistently across the stream's events.
+fn freshen(mut data: Value, ids: &mut std::collections::HashMap<String, Uuid>) -> Value {
+    const KEYED: &[&str] = &[
+        "comment_id",
+        "task_id",
+        "defect_id",
+        "test_id",
+        "survey_id",
+        "decision_id",
+    ];
     if let Value::Object(map) = &mut data {
         for (key, value) in map.iter_mut() {
-            let keyed = [
-                "comment_id",
-                "task_id",
-                "defect_id",
-                "test_id",
-                "survey_id",
-                "decision_id",
-            ];
-            if keyed.contains(&key.as_str()) && value.is_string() {
-                *value = json!(Uuid::now_v7());
+            if let (true, Some(old)) = (KEYED.contains(&key.as_str()), value.as_str()) {
+                let new = *ids.entry(old.to_owned()).or_insert_with(Uuid::now_v7);
+                *value = json!(new);
             }
         }
     }
@@ -86,7 +164,7 @@ fn freshen(mut data: Value) -> Value {
 }
 
 async fn load(store: &PgEventStore, target: u64) -> anyhow::Result<u64> {
-    let kinds = lifecycles();
+    let kinds = lifecycles()?;
     let tenant = TenantId::parse("bench")?;
     let mut written = 0u64;
     let writers = 4;
@@ -103,6 +181,7 @@ async fn load(store: &PgEventStore, target: u64) -> anyhow::Result<u64> {
                             stream_type: TypeName::parse(stream_type)?,
                             id: StreamId::parse(Uuid::now_v7().to_string())?,
                         };
+                        let mut ids = std::collections::HashMap::new();
                         let events: Vec<NewEvent> = specs
                             .iter()
                             .map(|(event_type, version, example)| {
@@ -110,7 +189,7 @@ async fn load(store: &PgEventStore, target: u64) -> anyhow::Result<u64> {
                                     event_id: Uuid::now_v7(),
                                     event_type: TypeName::parse(*event_type)?,
                                     schema_version: *version,
-                                    data: freshen(example.clone()),
+                                    data: freshen(example.clone(), &mut ids),
                                     metadata: metadata(),
                                 })
                             })
@@ -175,10 +254,29 @@ pub async fn run(args: CatchupArgs) -> anyhow::Result<()> {
         stopped,
     ));
     let positions = Positions::follow(pool.clone());
-    positions
-        .wait_for(&names, head, Duration::from_secs(3600))
-        .await
-        .map_err(|at| anyhow::anyhow!("catch-up stalled at {at}"))?;
+    let all = chronicle_projections::all();
+    let (mut progress, mut since) = (0, Instant::now());
+    loop {
+        let rows = chronicle_projections::status::status(&pool, &all).await?;
+        if let Some(failed) = rows.iter().find(|r| r.state == "failed") {
+            anyhow::bail!(
+                "projection {} stopped at {:?}: {:?}",
+                failed.name,
+                failed.error_position,
+                failed.error
+            );
+        }
+        if rows.iter().all(|r| r.position >= head) {
+            break;
+        }
+        let now: u64 = rows.iter().map(|r| r.position).sum();
+        if now > progress {
+            (progress, since) = (now, Instant::now());
+        } else if since.elapsed() > Duration::from_secs(60) {
+            anyhow::bail!("no projection progressed for 60 s: {rows:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let catchup_secs = t.elapsed().as_secs_f64();
     let catchup_rate = n as f64 / catchup_secs;
     eprintln!(
