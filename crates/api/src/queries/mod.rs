@@ -33,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use chronicle_store::EventStore as _;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::{Postgres, QueryBuilder};
@@ -193,6 +194,21 @@ fn min_position(params: &BTreeMap<String, String>, headers: &HeaderMap) -> Resul
 async fn read_your_writes(state: &AppState, r: &Resource, min: u64) -> Result<(), ApiError> {
     if min == 0 {
         return Ok(());
+    }
+    if state
+        .positions
+        .wait_for(r.projections, min, Duration::ZERO)
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    // A position no command has answered yet would only time out.
+    let head = state.store.head_position().await?;
+    if min > head {
+        return Err(invalid(format!(
+            "min_position {min} is past the last recorded event ({head}); pass the position a command answered"
+        )));
     }
     state
         .positions

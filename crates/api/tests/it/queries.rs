@@ -169,14 +169,51 @@ async fn bad_query_parameters_are_400_with_what_is_accepted() {
 }
 
 #[tokio::test]
-async fn a_position_the_read_models_never_reach_is_a_503_with_retry_after() {
+async fn a_position_the_read_models_cannot_reach_is_a_503_and_one_past_the_log_a_400() {
     let app = TestApp::spawn().await;
     let manager = token("acme", &Uuid::now_v7().to_string(), &["manager"]);
+    let body = assert_error(
+        get(&app, &manager, "/api/v1/tickets?min_position=999999999").await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("past the last recorded event"));
+
+    // An event the tickets projection cannot apply stops it there.
+    let store = chronicle_store::postgres::PgEventStore::new(app._db.pool.clone());
+    let poison = chronicle_store::EventStore::append(
+        &store,
+        &chronicle_store::StreamRef {
+            tenant: chronicle_store::TenantId::parse("acme").unwrap(),
+            stream_type: chronicle_store::TypeName::parse("ticket").unwrap(),
+            id: chronicle_store::StreamId::parse(Uuid::now_v7().to_string()).unwrap(),
+        },
+        chronicle_store::ExpectedVersion::NoStream,
+        &[chronicle_store::NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: chronicle_store::TypeName::parse("ticket.commented").unwrap(),
+            schema_version: 1,
+            data: json!({ "not": "a comment" }),
+            metadata: Default::default(),
+        }],
+    )
+    .await
+    .unwrap()
+    .last_position();
     let started = std::time::Instant::now();
-    let response = get(&app, &manager, "/api/v1/tickets?min_position=999999999").await;
+    let response = get(
+        &app,
+        &manager,
+        &format!("/api/v1/tickets?min_position={poison}"),
+    )
+    .await;
     assert_eq!(response.headers()["retry-after"], "1");
     let body = assert_error(response, 503, "projection_lagging").await;
-    assert_eq!(body["error"]["details"]["min_position"], 999999999);
+    assert_eq!(body["error"]["details"]["min_position"], poison);
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
