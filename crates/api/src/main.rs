@@ -170,8 +170,9 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         "chronicle is up"
     );
     // `up` runs the whole system; `serve` only the API.
-    let projectors = migrate
-        .then(|| Projectors::start(&db.pool, chronicle_projections::all(), projector_options()));
+    let options = projector_options()?;
+    let projectors =
+        migrate.then(|| Projectors::start(&db.pool, chronicle_projections::all(), options));
     let served = app.run_until(shutdown_signal()).await;
     tracing::info!("shutting down");
     if let Some(projectors) = projectors {
@@ -181,8 +182,25 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     served.context("serving HTTP")
 }
 
-fn projector_options() -> chronicle_projections::runtime::Options {
-    chronicle_projections::runtime::Options::default()
+/// Projector tuning: `CHRONICLE_PROJECTION_BATCH` events per batch
+/// (default 5000; 1 to 100000).
+fn projector_options() -> anyhow::Result<chronicle_projections::runtime::Options> {
+    let mut options = chronicle_projections::runtime::Options::default();
+    if let Some(raw) = std::env::var("CHRONICLE_PROJECTION_BATCH")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        let size: usize = raw
+            .parse()
+            .ok()
+            .filter(|n| (1..=100_000).contains(n))
+            .with_context(|| {
+                format!("CHRONICLE_PROJECTION_BATCH must be 1 to 100000, got {raw:?}")
+            })?;
+        options.batch_size = size;
+        options.rebuild_batch_size = size;
+    }
+    Ok(options)
 }
 
 async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
@@ -190,7 +208,7 @@ async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
     let db = Database::open(&config).await?;
     let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
     tracing::info!(projections = ?names, database = %redact(&db.url), "projector running");
-    let projectors = Projectors::start(&db.pool, chosen, projector_options());
+    let projectors = Projectors::start(&db.pool, chosen, projector_options()?);
     shutdown_signal().await;
     tracing::info!("shutting down after the current batches");
     projectors.stop().await;
@@ -264,7 +282,7 @@ async fn rebuild(
         status::request_rebuild(pool, p.name()).await?;
     }
     // Owners pick the request up within a second; unowned ones run here.
-    let local = Projectors::start(pool, chosen.clone(), projector_options());
+    let local = Projectors::start(pool, chosen.clone(), projector_options()?);
     let mut stderr = std::io::stderr();
     loop {
         let rows = status::status(pool, &chosen).await?;

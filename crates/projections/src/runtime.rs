@@ -54,8 +54,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            batch_size: 1000,
-            rebuild_batch_size: 2000,
+            batch_size: 5000,
+            rebuild_batch_size: 5000,
             poll_interval: Duration::from_secs(1),
             owner: format!(
                 "{}:{}",
@@ -68,7 +68,7 @@ impl Default for Options {
 }
 
 /// How many read batches [`BatchCache`] keeps.
-const CACHED_BATCHES: usize = 16;
+const CACHED_BATCHES: usize = 8;
 
 /// The last few batches read from the log, each complete for its range of
 /// positions (a gap-safe read holds every event that will ever exist in

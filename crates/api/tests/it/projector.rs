@@ -72,6 +72,8 @@ fn project(db: &TestDb) -> Child {
         .arg("project")
         .env("DATABASE_URL", &db.url)
         .env("RUST_LOG", "warn")
+        // Small batches: many commits to kill the process between.
+        .env("CHRONICLE_PROJECTION_BATCH", "500")
         .env(
             "CHRONICLE_DATA_DIR",
             std::env::temp_dir().join("chronicle-projector-test"),

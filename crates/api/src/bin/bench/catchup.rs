@@ -32,6 +32,9 @@ pub struct CatchupArgs {
     /// Seconds of the lag measurement.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// Events per projection batch.
+    #[arg(long, default_value_t = chronicle_projections::runtime::Options::default().batch_size)]
+    batch: usize,
 }
 
 /// A realistic mix per round: each aggregate's lifecycle in order (the
@@ -250,7 +253,10 @@ pub async fn run(args: CatchupArgs) -> anyhow::Result<()> {
         projections,
         Arc::new(PgEventStore::new(pool.clone())),
         connect,
-        chronicle_projections::runtime::Options::default(),
+        chronicle_projections::runtime::Options {
+            batch_size: args.batch,
+            ..Default::default()
+        },
         stopped,
     ));
     let positions = Positions::follow(pool.clone());
