@@ -183,7 +183,7 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
 }
 
 /// Projector tuning: `CHRONICLE_PROJECTION_BATCH` events per batch
-/// (default 5000; 1 to 100000).
+/// (default 10000; 1 to 100000).
 fn projector_options() -> anyhow::Result<chronicle_projections::runtime::Options> {
     let mut options = chronicle_projections::runtime::Options::default();
     if let Some(raw) = std::env::var("CHRONICLE_PROJECTION_BATCH")

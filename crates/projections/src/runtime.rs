@@ -54,8 +54,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            batch_size: 5000,
-            rebuild_batch_size: 5000,
+            batch_size: 10_000,
+            rebuild_batch_size: 10_000,
             poll_interval: Duration::from_secs(1),
             owner: format!(
                 "{}:{}",
