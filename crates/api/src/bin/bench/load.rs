@@ -2,9 +2,12 @@
 //! mixed workload at fixed concurrency, against a `chronicle serve` it
 //! starts (or `--url`), and prints commands/s and latency percentiles.
 //!
-//! Each virtual user repeats a ticket's life: the customer opens it and
-//! comments, a manager assigns an expert, who accepts, starts and resolves
-//! it. Every request is one command; all are counted.
+//! Each virtual user cycles through three flows, one command per request:
+//! a ticket's life (the customer opens it and comments, a manager assigns
+//! an expert, who accepts, starts and resolves it: six commands), a lead
+//! captured and advanced to a submitted design (capture, owner, qualify,
+//! serviceability, design: five), and a contract drafted and amended twice
+//! (three). Every command is counted, per flow and in total.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,7 +128,12 @@ struct User {
     manager: String,
     expert: String,
     expert_id: Uuid,
+    sales: String,
+    sales_id: Uuid,
 }
+
+/// The flows a virtual user cycles through, in order.
+const FLOWS: [&str; 3] = ["ticket", "lead", "contract"];
 
 impl User {
     /// One command; returns whether it succeeded.
@@ -192,6 +200,123 @@ impl User {
         }
         Ok(6)
     }
+
+    /// A lead captured and advanced to a submitted design: five commands.
+    async fn lead_flow(&self, hist: &mut Histogram<u64>, n: u64) -> anyhow::Result<u64> {
+        let mut timed =
+            |started: Instant| hist.saturating_record(started.elapsed().as_micros() as u64);
+        let t = Instant::now();
+        let captured = self
+            .command(
+                &self.sales,
+                "/api/v1/leads",
+                json!({
+                    "company": format!("Initech {n} GmbH"),
+                    "contact": { "name": "Peter Gibbons", "email": "peter@initech.example", "phone": "+49 30 1234" },
+                    "site_address": "Hauptstrasse 1, 10115 Berlin",
+                    "service": "Dedicated Internet Access",
+                    "bandwidth_mbps": 1000,
+                    "estimated_value": { "amount_minor": 1_200_000, "currency": "EUR" },
+                    "source": "web form"
+                }),
+            )
+            .await?;
+        timed(t);
+        let id = captured["id"].as_str().context("no id")?.to_owned();
+        let steps: [(&str, &str, Value); 4] = [
+            (&self.manager, "owner", json!({ "owner_id": self.sales_id })),
+            (&self.sales, "qualify", json!({ "score": 80 })),
+            (
+                &self.sales,
+                "serviceability",
+                json!({ "feasible": true, "notes": "Fibre in the street" }),
+            ),
+            (
+                &self.sales,
+                "designs",
+                json!({
+                    "summary": "Dual-homed 1G",
+                    "specification": "Two diverse fibre paths, BGP, /29.",
+                    "documents": [{ "document_id": Uuid::now_v7(), "name": "topology.pdf" }]
+                }),
+            ),
+        ];
+        for (token, action, body) in steps {
+            let t = Instant::now();
+            self.command(token, &format!("/api/v1/leads/{id}/{action}"), body)
+                .await?;
+            timed(t);
+        }
+        Ok(5)
+    }
+
+    /// A contract drafted and amended twice: three commands.
+    async fn contract_flow(&self, hist: &mut Histogram<u64>, n: u64) -> anyhow::Result<u64> {
+        let mut timed =
+            |started: Instant| hist.saturating_record(started.elapsed().as_micros() as u64);
+        let t = Instant::now();
+        let drafted = self
+            .command(
+                &self.sales,
+                "/api/v1/contracts",
+                json!({
+                    "title": format!("Managed fibre, {n} sites"),
+                    "parties": [
+                        { "name": "Acme Networks Ltd", "kind": "organisation", "role": "supplier" },
+                        { "name": "Globex Corp", "kind": "organisation", "role": "customer" }
+                    ],
+                    "counterparty": {
+                        "organisation": "Globex Corp",
+                        "contact": { "name": "Hank Scorpio", "email": "hank@globex.example" }
+                    },
+                    "value": { "amount_minor": 12_000_000, "currency": "EUR" },
+                    "start_date": "2027-01-01",
+                    "end_date": "2027-12-31",
+                    "body": "The supplier provides managed fibre to the customer's three sites."
+                }),
+            )
+            .await?;
+        timed(t);
+        let id = drafted["id"].as_str().context("no id")?.to_owned();
+        for (minor, body) in [
+            (
+                15_000_000,
+                "The supplier provides managed fibre to four sites.",
+            ),
+            (
+                18_000_000,
+                "The supplier provides managed fibre to five sites.",
+            ),
+        ] {
+            let t = Instant::now();
+            self.command(
+                &self.sales,
+                &format!("/api/v1/contracts/{id}/amend"),
+                json!({
+                    "terms": {
+                        "value": { "amount_minor": minor, "currency": "EUR" },
+                        "start_date": "2027-01-01",
+                        "end_date": "2027-12-31"
+                    },
+                    "body": body
+                }),
+            )
+            .await?;
+            timed(t);
+        }
+        Ok(3)
+    }
+
+    /// Flow number `n` of this user: ticket, lead, contract, ticket, ...
+    async fn flow(&self, hist: &mut Histogram<u64>, n: u64) -> (usize, anyhow::Result<u64>) {
+        let kind = (n % FLOWS.len() as u64) as usize;
+        let done = match kind {
+            0 => self.ticket_flow(hist, n).await,
+            1 => self.lead_flow(hist, n).await,
+            _ => self.contract_flow(hist, n).await,
+        };
+        (kind, done)
+    }
 }
 
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
@@ -214,6 +339,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let mut users = Vec::new();
     for _ in 0..args.concurrency {
         let expert_id = Uuid::now_v7();
+        let sales_id = Uuid::now_v7();
         users.push(Arc::new(User {
             client: client.clone(),
             url: url.clone(),
@@ -221,6 +347,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             manager: token(&secret, "bench", Uuid::now_v7(), &["manager"])?,
             expert: token(&secret, "bench", expert_id, &["expert"])?,
             expert_id,
+            sales: token(&secret, "bench", sales_id, &["sales"])?,
+            sales_id,
         }));
     }
 
@@ -235,11 +363,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             tasks.push(tokio::spawn(async move {
                 let mut hist =
                     Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram");
-                let (mut commands, mut errors, mut n) = (0u64, 0u64, 0u64);
+                let (mut commands, mut errors, mut n) = ([0u64; FLOWS.len()], 0u64, 0u64);
                 while !stop.load(Ordering::Relaxed) {
-                    match user.ticket_flow(&mut hist, n).await {
-                        Ok(c) => commands += c,
-                        Err(error) => {
+                    match user.flow(&mut hist, n).await {
+                        (kind, Ok(c)) => commands[kind] += c,
+                        (_, Err(error)) => {
                             errors += 1;
                             if errors <= 3 {
                                 eprintln!("error: {error:#}");
@@ -254,27 +382,34 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         stop.store(true, Ordering::Relaxed);
         let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-        let (mut commands, mut errors) = (0, 0);
+        let (mut per_flow, mut errors) = ([0u64; FLOWS.len()], 0);
         for task in tasks {
             let (c, e, h) = task.await?;
-            commands += c;
+            for (total, c) in per_flow.iter_mut().zip(c) {
+                *total += c;
+            }
             errors += e;
             hist.add(h)?;
         }
+        let commands: u64 = per_flow.iter().sum();
         let elapsed = started.elapsed().as_secs_f64();
         let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
         eprintln!(
-            "{phase}: {commands} commands in {elapsed:.1} s = {:.0}/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {errors} failed flows",
+            "{phase}: {commands} commands in {elapsed:.1} s = {:.0}/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {errors} failed flows; commands by flow: ticket {}, lead {}, contract {}",
             commands as f64 / elapsed,
             ms(0.5),
             ms(0.99),
-            hist.max() as f64 / 1000.0
+            hist.max() as f64 / 1000.0,
+            per_flow[0],
+            per_flow[1],
+            per_flow[2],
         );
         report = Some(json!({
             "bench": "load",
             "concurrency": args.concurrency,
             "seconds": elapsed,
             "commands": commands,
+            "commands_by_flow": FLOWS.iter().zip(per_flow).map(|(f, c)| (f.to_string(), json!(c))).collect::<serde_json::Map<_, _>>(),
             "commands_per_s": (commands as f64 / elapsed).round(),
             "latency_ms": { "p50": ms(0.5), "p99": ms(0.99), "max": hist.max() as f64 / 1000.0 },
             "failed_flows": errors,
