@@ -20,6 +20,7 @@ pub mod error;
 pub mod event;
 pub mod knowledge;
 pub mod lead;
+pub mod notification;
 pub mod policy;
 pub mod ticket;
 pub mod user;

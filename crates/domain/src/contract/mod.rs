@@ -232,6 +232,11 @@ pub enum ContractCommand {
     Expire {
         at: DateTime<Utc>,
     },
+    /// By a timer some days before the end date: the owner should decide
+    /// on a renewal. Once per end date.
+    NoticeRenewal {
+        at: DateTime<Utc>,
+    },
     Share {
         grantee: Grantee,
         actor: Uuid,
@@ -339,6 +344,16 @@ pub struct ContractExpired {
     pub at: DateTime<Utc>,
 }
 
+/// `contract.renewal_due`: the active contract ends on `end_date`; its
+/// owner should renew it or let it expire. Status unchanged.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct ContractRenewalDue {
+    pub end_date: NaiveDate,
+    /// The owner, who is told.
+    pub owner: Uuid,
+    pub at: DateTime<Utc>,
+}
+
 /// `contract.shared`: `grantee` may now see the contract.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct ContractShared {
@@ -378,6 +393,8 @@ pub enum ContractEvent {
     Terminated(ContractTerminated),
     #[serde(rename = "contract.expired")]
     Expired(ContractExpired),
+    #[serde(rename = "contract.renewal_due")]
+    RenewalDue(ContractRenewalDue),
     #[serde(rename = "contract.shared")]
     Shared(ContractShared),
     #[serde(rename = "contract.unshared")]
@@ -400,6 +417,7 @@ impl DomainEvent for ContractEvent {
             Self::Renewed(_) => "contract.renewed",
             Self::Terminated(_) => "contract.terminated",
             Self::Expired(_) => "contract.expired",
+            Self::RenewalDue(_) => "contract.renewal_due",
             Self::Shared(_) => "contract.shared",
             Self::Unshared(_) => "contract.unshared",
         }
@@ -465,6 +483,8 @@ pub struct ContractDetails {
     pub signatory_name: Option<ShortText>,
     pub signed_at: Option<DateTime<Utc>>,
     pub shared_with: BTreeSet<Grantee>,
+    /// The end date a renewal notice was last given for.
+    pub renewal_noticed_for: Option<NaiveDate>,
 }
 
 /// The contract aggregate. `Contract::default()` is a contract that does
@@ -723,6 +743,17 @@ impl Aggregate for Contract {
                 }
                 ContractEvent::Expired(ContractExpired { at: *at })
             }
+            ContractCommand::NoticeRenewal { at } => {
+                let details = self.in_status("notice a renewal of", &[S::Active])?;
+                if details.renewal_noticed_for == Some(details.terms.end_date) {
+                    return Ok(vec![]);
+                }
+                ContractEvent::RenewalDue(ContractRenewalDue {
+                    end_date: details.terms.end_date,
+                    owner: details.owner,
+                    at: *at,
+                })
+            }
             ContractCommand::Share { grantee, actor, at } => {
                 let details = self.existing()?;
                 if details.shared_with.contains(grantee) {
@@ -771,6 +802,7 @@ impl Aggregate for Contract {
                 signatory_name: None,
                 signed_at: None,
                 shared_with: BTreeSet::new(),
+                renewal_noticed_for: None,
             },
             // Only a drafted event creates a contract; nothing else applies
             // to a stream that does not exist, and a second draft cannot
@@ -826,6 +858,10 @@ impl Aggregate for Contract {
             }
             (Some(mut d), ContractEvent::Expired(_)) => {
                 d.status = S::Expired;
+                d
+            }
+            (Some(mut d), ContractEvent::RenewalDue(e)) => {
+                d.renewal_noticed_for = Some(e.end_date);
                 d
             }
             (Some(mut d), ContractEvent::Shared(e)) => {
@@ -974,6 +1010,15 @@ pub fn event_specs() -> Vec<EventSpec> {
             "contract.expired",
             1,
             json!({ "at": "2027-03-31T00:00:02Z" }),
+        ),
+        spec::<ContractRenewalDue>(
+            "contract.renewal_due",
+            1,
+            json!({
+                "end_date": "2027-03-31",
+                "owner": "0190f3a1-6d2e-7c4b-9a51-3f0e8b2c7d10",
+                "at": "2027-03-01T00:00:01Z"
+            }),
         ),
         spec::<ContractShared>(
             "contract.shared",

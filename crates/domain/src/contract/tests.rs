@@ -691,6 +691,52 @@ fn expiring_an_inactive_contract_is_refused() {
         .then_err("contract.wrong_status");
 }
 
+fn notice_renewal() -> ContractCommand {
+    ContractCommand::NoticeRenewal {
+        at: at("2026-01-29T00:00:01Z"),
+    }
+}
+
+fn renewal_due(end_date: &str) -> ContractEvent {
+    ContractEvent::RenewalDue(ContractRenewalDue {
+        end_date: date(end_date),
+        owner: owner(),
+        at: at("2026-01-29T00:00:01Z"),
+    })
+}
+
+#[test]
+fn a_renewal_notice_names_the_end_date_and_the_owner() {
+    let state = given::<Contract>(active())
+        .when(&notice_renewal())
+        .then([renewal_due("2026-02-28")]);
+    assert_eq!(state.status(), Some(ContractStatus::Active));
+}
+
+#[test]
+fn a_renewal_notice_is_given_once_per_end_date() {
+    given::<Contract>(with(active(), [renewal_due("2026-02-28")]))
+        .when(&notice_renewal())
+        .then([]);
+    // A renewal moves the end: the next notice is for the new end date.
+    given::<Contract>(with(
+        active(),
+        [renewal_due("2026-02-28"), renewed("2027-02-28")],
+    ))
+    .when(&notice_renewal())
+    .then([renewal_due("2027-02-28")]);
+}
+
+#[test]
+fn a_renewal_notice_for_an_inactive_contract_is_refused() {
+    given::<Contract>([drafted()])
+        .when(&notice_renewal())
+        .then_err("contract.wrong_status");
+    given::<Contract>(with(active(), [terminated()]))
+        .when(&notice_renewal())
+        .then_err("contract.wrong_status");
+}
+
 // ---------------------------------------------------------------------------
 // Sharing
 // ---------------------------------------------------------------------------
@@ -769,7 +815,7 @@ fn every_catalogue_example_decodes() {
 fn the_catalogue_has_every_version_up_to_the_current_one() {
     let specs = event_specs();
     let event_types: BTreeSet<&str> = specs.iter().map(|s| s.event_type).collect();
-    assert_eq!(event_types.len(), 12);
+    assert_eq!(event_types.len(), 13);
     for event_type in event_types {
         let mut versions: Vec<u16> = specs
             .iter()
@@ -1070,6 +1116,7 @@ fn any_command() -> impl Strategy<Value = ContractCommand> {
         (any_long(), any_uuid(), any_at())
             .prop_map(|(reason, actor, at)| ContractCommand::Terminate { reason, actor, at }),
         any_at().prop_map(|at| ContractCommand::Expire { at }),
+        any_at().prop_map(|at| ContractCommand::NoticeRenewal { at }),
         (any_grantee(), any_uuid(), any_at())
             .prop_map(|(grantee, actor, at)| ContractCommand::Share { grantee, actor, at }),
         (any_grantee(), any_uuid(), any_at())
@@ -1209,7 +1256,9 @@ proptest! {
             let before = state.clone();
             match before.decide(&command) {
                 Ok(events) => {
-                    prop_assert_eq!(events.len(), 1);
+                    // One event, or none for a renewal notice already given.
+                    let repeat_notice = matches!(command, ContractCommand::NoticeRenewal { .. });
+                    prop_assert!(events.len() == 1 || (events.is_empty() && repeat_notice));
                     for event in events {
                         let encoded = encode(&event);
                         let back: ContractEvent =

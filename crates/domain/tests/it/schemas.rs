@@ -30,7 +30,9 @@ fn decode_any(
     version: u16,
     data: Value,
 ) -> Result<(), String> {
-    use chronicle_domain::{approval, contract, knowledge, lead, policy, ticket, user};
+    use chronicle_domain::{
+        approval, contract, knowledge, lead, notification, policy, ticket, user,
+    };
 
     fn check<E: DomainEvent>(event_type: &str, version: u16, data: Value) -> Result<(), String> {
         let event = decode::<E>(event_type, version, data).map_err(|e| e.to_string())?;
@@ -46,6 +48,9 @@ fn decode_any(
         "contract" => check::<contract::ContractEvent>(event_type, version, data),
         "knowledge_article" => check::<knowledge::KnowledgeEvent>(event_type, version, data),
         "lead" => check::<lead::LeadEvent>(event_type, version, data),
+        "notification_preferences" => {
+            check::<notification::NotificationEvent>(event_type, version, data)
+        }
         "tenant_policy" => check::<policy::PolicyEvent>(event_type, version, data),
         "ticket" => check::<ticket::TicketEvent>(event_type, version, data),
         "user" => check::<user::UserEvent>(event_type, version, data),

@@ -279,6 +279,8 @@ fn apply_one(b: &mut Batch, event: &RecordedEvent) -> Result<(), ApplyError> {
             c.status = status(ContractStatus::Expired);
             c.expired_at = Some(e.at);
         }
+        // A notice to the owner; the contract's terms and status stay.
+        ContractEvent::RenewalDue(_) => {}
         ContractEvent::Shared(e) => match e.grantee {
             Grantee::User(user) => {
                 if !c.shared_with_users.contains(&user) {
