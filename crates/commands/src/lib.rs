@@ -285,6 +285,30 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             stream_type: TypeName::parse(A::STREAM_TYPE)?,
             id: stream.clone(),
         };
+        // A reaction issued again (a replay, a crash before its checkpoint):
+        // when its first event is stored, the whole append is, and deciding
+        // again on today's state could only refuse or differ.
+        if let EventIds::DerivedFrom(_) = ctx.event_ids {
+            let mut recorded = Vec::new();
+            let mut position = 0;
+            while let Some(p) = self
+                .store
+                .event_position(ctx.event_id(recorded.len()))
+                .await?
+            {
+                recorded.push(ctx.event_id(recorded.len()));
+                position = p;
+            }
+            if !recorded.is_empty() {
+                let version = self.store.stream_version(stream).await?.unwrap_or(0);
+                return Ok(Outcome {
+                    version,
+                    position,
+                    event_ids: recorded,
+                    already_recorded: true,
+                });
+            }
+        }
         let mut retries = 0;
         loop {
             let loaded = match self.fold::<A>(&ctx.tenant, stream, Until::End).await? {

@@ -70,6 +70,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// bound for lag reporting, not a safe reading position.
     async fn head_position(&self) -> Result<u64, StoreError>;
 
+    /// The global position of the event with this id, if it is stored.
+    async fn event_position(&self, event_id: uuid::Uuid) -> Result<Option<u64>, StoreError>;
+
     /// A source of wake-ups when new events may be available.
     fn wake_ups(&self) -> tokio::sync::watch::Receiver<u64>;
 }

@@ -228,6 +228,11 @@ impl EventStore for MemoryEventStore {
         Ok(self.lock().events.len() as u64)
     }
 
+    async fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError> {
+        let inner = self.lock();
+        Ok(inner.ids.get(&event_id).map(|&i| inner.events[i].position))
+    }
+
     fn wake_ups(&self) -> watch::Receiver<u64> {
         self.wake.subscribe()
     }

@@ -661,6 +661,15 @@ impl EventStore for PgEventStore {
         Ok(head.unwrap_or(0) as u64)
     }
 
+    async fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM events WHERE event_id = $1")
+                .bind(event_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(position.map(|p| p as u64))
+    }
+
     fn wake_ups(&self) -> watch::Receiver<u64> {
         self.shared.listener_started.call_once(|| {
             let pool = self.pool.clone();

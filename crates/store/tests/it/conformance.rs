@@ -433,6 +433,22 @@ pub async fn unicode_and_large_payloads<S: EventStore>(store: Arc<S>) {
     assert_eq!(store.stream_version(&s.id).await.unwrap(), Some(2));
 }
 
+pub async fn events_are_found_by_id<S: EventStore>(store: Arc<S>) {
+    let s = stream("find-by-id");
+    let batch = events(3);
+    let result = store
+        .append(&s, ExpectedVersion::NoStream, &batch)
+        .await
+        .unwrap();
+    for (event, position) in batch.iter().zip(&result.positions) {
+        assert_eq!(
+            store.event_position(event.event_id).await.unwrap(),
+            Some(*position)
+        );
+    }
+    assert_eq!(store.event_position(Uuid::now_v7()).await.unwrap(), None);
+}
+
 pub async fn absent_stream<S: EventStore>(store: Arc<S>) {
     let id = StreamId::parse("never-written").unwrap();
     assert!(store

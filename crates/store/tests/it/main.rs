@@ -46,4 +46,5 @@ conformance_suite!(
     absent_stream,
     bad_input_is_refused_and_writes_nothing,
     any_expected_version_under_contention,
+    events_are_found_by_id,
 );
