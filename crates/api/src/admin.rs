@@ -28,14 +28,14 @@ pub fn routes() -> Router<AppState> {
 
 async fn list(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
     principal.require_any(&[])?;
-    let rows = status::status(&state.pool, &chronicle_projections::all())
+    let rows = status::status(&state.pool, &state.projections)
         .await
         .map_err(db)?;
     Ok(Json(json!({ "projections": rows })).into_response())
 }
 
-fn known(name: &str) -> Result<(), ApiError> {
-    chronicle_projections::select(&[name.to_owned()])
+fn known(state: &AppState, name: &str) -> Result<(), ApiError> {
+    chronicle_projections::select(state.projections.to_vec(), &[name.to_owned()])
         .map(|_| ())
         .map_err(|message| ApiError::NotFound {
             code: "projection.not_found",
@@ -49,7 +49,7 @@ async fn rebuild(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     principal.require_any(&[])?;
-    known(&name)?;
+    known(&state, &name)?;
     status::request_rebuild(&state.pool, &name)
         .await
         .map_err(db)?;
@@ -71,7 +71,7 @@ async fn resume(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     principal.require_any(&[])?;
-    known(&name)?;
+    known(&state, &name)?;
     let resumed = status::resume(&state.pool, &name).await.map_err(db)?;
     Ok(Json(json!({ "projection": name, "resumed": resumed })).into_response())
 }

@@ -493,7 +493,8 @@ impl JwtSecret {
     }
 }
 
-/// The HS256 secret cannot be read or created.
+/// A generated secret (the JWT or the webhook signing key) cannot be read
+/// or created.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("creating the data directory {path}")]
@@ -501,17 +502,17 @@ pub enum SecretError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("writing the generated JWT secret to {path}")]
+    #[error("writing the generated secret to {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("reading the JWT secret from {path}")]
+    #[error("reading the secret from {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the JWT secret in {path} is too short (at least {min} bytes); delete it to have a new one generated")]
+    #[error("the secret in {path} is too short (at least {min} bytes); delete it to have a new one generated")]
     TooShort { path: PathBuf, min: usize },
 }
 
@@ -521,13 +522,27 @@ pub fn resolve_secret(config: &Config) -> Result<JwtSecret, SecretError> {
     if let Some(secret) = &config.jwt_secret {
         return Ok(JwtSecret(secret.clone()));
     }
-    load_or_create_secret(&config.data_dir).map(JwtSecret)
+    load_or_create_secret(&config.data_dir, SECRET_FILE).map(JwtSecret)
 }
 
-fn load_or_create_secret(data_dir: &Path) -> Result<Secret, SecretError> {
+/// The webhook signing key: `CHRONICLE_WEBHOOK_SECRET`, or the secret in
+/// `<data dir>/webhook-secret`, generated like the JWT secret. Blocking.
+pub fn resolve_webhook_secret(config: &Config) -> Result<Secret, SecretError> {
+    if let Some(secret) = &config.webhook_secret {
+        return Ok(secret.clone());
+    }
+    load_or_create_secret(&config.data_dir, WEBHOOK_SECRET_FILE)
+}
+
+/// The file in the data directory holding the generated webhook key.
+pub const WEBHOOK_SECRET_FILE: &str = "webhook-secret";
+
+/// The secret in `<data_dir>/<file>`, generating it (32 random bytes, hex,
+/// mode 0600) on first use.
+fn load_or_create_secret(data_dir: &Path, file: &str) -> Result<Secret, SecretError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
-    let path = data_dir.join(SECRET_FILE);
+    let path = data_dir.join(file);
     std::fs::create_dir_all(data_dir).map_err(|source| SecretError::CreateDir {
         path: data_dir.to_owned(),
         source,
@@ -550,7 +565,7 @@ fn load_or_create_secret(data_dir: &Path) -> Result<Secret, SecretError> {
                 let _ = std::fs::remove_file(&path);
                 return Err(SecretError::Write { path, source });
             }
-            tracing::info!(path = %path.display(), "generated the JWT secret");
+            tracing::info!(path = %path.display(), "generated a secret");
             return Ok(Secret::new(generated));
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -563,7 +578,7 @@ fn load_or_create_secret(data_dir: &Path) -> Result<Secret, SecretError> {
     let text = std::fs::read_to_string(&path).map_err(read)?;
     let mode = std::fs::metadata(&path).map_err(read)?.permissions().mode();
     if mode & 0o077 != 0 {
-        tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "the JWT secret file is readable by others; chmod 600 it");
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "the secret file is readable by others; chmod 600 it");
     }
     let secret = text.trim();
     if secret.len() < crate::config::MIN_JWT_SECRET_BYTES {
@@ -715,14 +730,14 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let first = load_or_create_secret(&data).unwrap();
+        let first = load_or_create_secret(&data, SECRET_FILE).unwrap();
         let mode = std::fs::metadata(data.join(SECRET_FILE))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(first.expose().len(), 64);
-        let second = load_or_create_secret(&data).unwrap();
+        let second = load_or_create_secret(&data, SECRET_FILE).unwrap();
         assert_eq!(first.expose(), second.expose());
     }
 }

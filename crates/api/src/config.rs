@@ -30,6 +30,20 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `CHRONICLE_REQUEST_TIMEOUT_SECS`: how long a request may take.
     pub request_timeout: Duration,
+    /// `CHRONICLE_SMTP_URL`: where notification emails go
+    /// (`smtp://host:port`, `smtps://user:password@host`, ...); unset =
+    /// email deliveries fail and end as dead letters.
+    pub smtp_url: Option<Secret>,
+    /// `CHRONICLE_SMTP_FROM`: the sender of notification emails.
+    pub smtp_from: String,
+    /// `CHRONICLE_WEBHOOK_SECRET`: the HMAC key webhooks are signed with;
+    /// unset = generated once into `<data dir>/webhook-secret`.
+    pub webhook_secret: Option<Secret>,
+    /// `CHRONICLE_DELIVERY_MAX_ATTEMPTS`: attempts before a delivery is dead.
+    pub delivery_max_attempts: u32,
+    /// `CHRONICLE_DELIVERY_BACKOFF_SECS`: the pause after a delivery's
+    /// first failure, doubled after each further one (at most an hour).
+    pub delivery_backoff: Duration,
 }
 
 /// Where RS256/ES256 tokens come from and how their claims are named.
@@ -136,7 +150,51 @@ impl Config {
             1..=3600,
             "expected seconds from 1 to 3600",
         )?;
+        let webhook_secret = match var("CHRONICLE_WEBHOOK_SECRET") {
+            Some(s) if s.len() < MIN_JWT_SECRET_BYTES => {
+                return Err(ConfigError {
+                    var: "CHRONICLE_WEBHOOK_SECRET",
+                    value: "***".into(),
+                    reason: format!(
+                        "too short: {} bytes, at least {MIN_JWT_SECRET_BYTES} needed \
+                         (or unset it to have one generated)",
+                        s.len()
+                    ),
+                })
+            }
+            other => other.map(Secret),
+        };
+        let smtp_url = var("CHRONICLE_SMTP_URL");
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(ConfigError {
+                    var: "CHRONICLE_SMTP_URL",
+                    value: "***".into(),
+                    reason: "expected smtp://host:port or smtps://user:password@host".into(),
+                });
+            }
+        }
+        let delivery_max_attempts = number(
+            &var,
+            "CHRONICLE_DELIVERY_MAX_ATTEMPTS",
+            8,
+            1..=100,
+            "expected a number of attempts from 1 to 100",
+        )?;
+        let delivery_backoff = number(
+            &var,
+            "CHRONICLE_DELIVERY_BACKOFF_SECS",
+            5,
+            1..=3600,
+            "expected seconds from 1 to 3600",
+        )?;
         Ok(Self {
+            smtp_url: smtp_url.map(Secret),
+            smtp_from: var("CHRONICLE_SMTP_FROM")
+                .unwrap_or_else(|| "Chronicle <chronicle@localhost>".into()),
+            webhook_secret,
+            delivery_max_attempts: delivery_max_attempts as u32,
+            delivery_backoff: Duration::from_secs(delivery_backoff),
             database_url: var("DATABASE_URL"),
             data_dir: var("CHRONICLE_DATA_DIR")
                 .map_or_else(|| PathBuf::from(".chronicle"), PathBuf::from),

@@ -37,7 +37,11 @@ use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::get;
 use axum::Router;
 use chronicle_commands::CommandHandler;
+use chronicle_projections::clock::{Clock, SystemClock};
 use chronicle_projections::positions::Positions;
+use chronicle_projections::reactions::delivery::DeliveryOptions;
+use chronicle_projections::reactions::timers::WorkerOptions as TimerWorkerOptions;
+use chronicle_projections::reactions::{self, Reactor};
 use chronicle_store::postgres::PgEventStore;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -58,6 +62,8 @@ pub struct AppState {
     pub limits: Limits,
     /// How far each projection has come (read-your-writes).
     pub positions: Arc<Positions>,
+    /// Every projection, for the admin endpoints (names and tables).
+    pub projections: Arc<Vec<Arc<dyn chronicle_projections::Projection>>>,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -101,6 +107,7 @@ impl AppState {
             .build()?;
         let store = Arc::new(PgEventStore::new(pool.clone()));
         Ok(Self {
+            projections: Arc::new(every_projection(store.clone(), Arc::new(SystemClock))),
             positions: Positions::follow(pool.clone()),
             commands: CommandHandler::new(store.clone()),
             store,
@@ -153,11 +160,70 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(observability::observe))
 }
 
+/// Every projection this binary knows: the read models, then the
+/// reactions (timers, matching, approval flow, surveys, notifications),
+/// whose commands go through `store` stamped by `clock`.
+pub fn every_projection(
+    store: Arc<PgEventStore>,
+    clock: Arc<dyn Clock>,
+) -> Vec<Arc<dyn chronicle_projections::Projection>> {
+    let mut all = chronicle_projections::all();
+    all.extend(reactions::all(&Reactor::new(store, clock)));
+    all
+}
+
+/// The workers that act on due timers and pending notification deliveries.
+#[derive(Clone)]
+pub struct Workers {
+    pub clock: Arc<dyn Clock>,
+    /// Fire due timers (with these options).
+    pub timers: Option<TimerWorkerOptions>,
+    /// Send notification emails and webhooks (with these options).
+    pub delivery: Option<DeliveryOptions>,
+}
+
+impl Workers {
+    /// Both workers with the system clock and the configured channels.
+    /// Resolves (or generates) the webhook signing key; blocking IO runs
+    /// off the async threads.
+    pub async fn from_config(config: &Config) -> Result<Self, StartError> {
+        let for_secret = config.clone();
+        let secret = tokio::task::spawn_blocking(move || auth::resolve_webhook_secret(&for_secret))
+            .await
+            .expect("resolving the webhook secret panicked")?;
+        Ok(Self {
+            clock: Arc::new(SystemClock),
+            timers: Some(TimerWorkerOptions::default()),
+            delivery: Some(DeliveryOptions {
+                smtp_url: config.smtp_url.as_ref().map(|s| s.expose().to_owned()),
+                smtp_from: config.smtp_from.clone(),
+                webhook_secret: secret.expose().as_bytes().to_vec(),
+                max_attempts: config.delivery_max_attempts,
+                backoff: config.delivery_backoff,
+                ..DeliveryOptions::default()
+            }),
+        })
+    }
+
+    /// Keeps the workers whose projection runs here: the timer worker with
+    /// `timers`, the delivery worker with `notifications`.
+    pub fn for_projections(mut self, names: &[&str]) -> Self {
+        if !names.contains(&"timers") {
+            self.timers = None;
+        }
+        if !names.contains(&"notifications") {
+            self.delivery = None;
+        }
+        self
+    }
+}
+
 /// Projector workers running in this process (`chronicle up`,
-/// `chronicle project`, and the tests' apps).
+/// `chronicle project`, and the tests' apps), with the timer and delivery
+/// workers when asked.
 pub struct Projectors {
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Projectors {
@@ -167,23 +233,54 @@ impl Projectors {
         projections: Vec<Arc<dyn chronicle_projections::Projection>>,
         options: chronicle_projections::runtime::Options,
     ) -> Self {
+        Self::start_with(pool, projections, options, None)
+    }
+
+    /// [`Projectors::start`], plus the timer and delivery `workers`.
+    pub fn start_with(
+        pool: &PgPool,
+        projections: Vec<Arc<dyn chronicle_projections::Projection>>,
+        options: chronicle_projections::runtime::Options,
+        workers: Option<Workers>,
+    ) -> Self {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let store = Arc::new(PgEventStore::new(pool.clone()));
         let connect = (*pool.connect_options()).clone();
-        let task = tokio::spawn(chronicle_projections::runtime::run_all(
+        let mut tasks = vec![tokio::spawn(chronicle_projections::runtime::run_all(
             projections,
-            store,
+            store.clone(),
             connect,
             options,
-            stopped,
-        ));
-        Self { stop, task }
+            stopped.clone(),
+        ))];
+        if let Some(workers) = workers {
+            if let Some(timer_options) = workers.timers {
+                let reactor = Reactor::new(store, workers.clock.clone());
+                tasks.push(reactions::timers::spawn(
+                    pool.clone(),
+                    reactor,
+                    timer_options,
+                    stopped.clone(),
+                ));
+            }
+            if let Some(delivery) = workers.delivery {
+                tasks.push(reactions::delivery::spawn(
+                    pool.clone(),
+                    workers.clock,
+                    delivery,
+                    stopped,
+                ));
+            }
+        }
+        Self { stop, tasks }
     }
 
     /// Asks every worker to stop after its current batch, and waits.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chronicle_api::auth::{self, Role};
 use chronicle_api::database::{redact, Database};
-use chronicle_api::{Application, Config, Projectors};
+use chronicle_api::{every_projection, Application, Config, Projectors, Workers};
 use chronicle_store::TenantId;
 use clap::{Parser, Subcommand};
 
@@ -18,6 +18,9 @@ use clap::{Parser, Subcommand};
 /// directory), CHRONICLE_OIDC_ISSUER / _AUDIENCE / _JWKS_URL /
 /// _TENANT_CLAIM / _ROLES_CLAIM, CHRONICLE_RATE_LIMIT (requests per hour
 /// per user), CHRONICLE_MAX_BODY_BYTES, CHRONICLE_REQUEST_TIMEOUT_SECS,
+/// CHRONICLE_PROJECTION_BATCH, CHRONICLE_SMTP_URL, CHRONICLE_SMTP_FROM,
+/// CHRONICLE_WEBHOOK_SECRET (unset: generated into the data directory),
+/// CHRONICLE_DELIVERY_MAX_ATTEMPTS, CHRONICLE_DELIVERY_BACKOFF_SECS,
 /// RUST_LOG, CHRONICLE_LOG_FORMAT (json or pretty).
 #[derive(Parser)]
 #[command(name = "chronicle", version, about, long_about)]
@@ -29,14 +32,17 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole system in one process: ensure the database (embedded
-    /// unless DATABASE_URL is set), apply migrations, run every projector
-    /// and serve HTTP until SIGINT or SIGTERM, then stop the database it
-    /// started.
+    /// unless DATABASE_URL is set), apply migrations, run every projector,
+    /// reaction, the timer and the notification delivery workers, and serve
+    /// HTTP until SIGINT or SIGTERM, then stop the database it started.
     Up,
     /// Serve the HTTP API alone, against an already migrated database.
     Serve,
-    /// Run projector workers alone. Run as many processes as you like:
-    /// each projection is owned by one at a time, the others stand by.
+    /// Run projector workers alone (read models and reactions; the timer
+    /// worker with `timers`, the delivery worker with `notifications`).
+    /// Run as many processes as you like: each projection is owned by one
+    /// at a time, the others stand by; timers and deliveries are claimed
+    /// by one worker each.
     Project {
         /// Comma-separated projection names (default: all).
         #[arg(long, value_delimiter = ',')]
@@ -170,9 +176,19 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         "chronicle is up"
     );
     // `up` runs the whole system; `serve` only the API.
-    let options = projector_options()?;
-    let projectors =
-        migrate.then(|| Projectors::start(&db.pool, chronicle_projections::all(), options));
+    let projectors = if migrate {
+        let workers = Workers::from_config(&config)
+            .await
+            .context("starting the timer and delivery workers")?;
+        Some(Projectors::start_with(
+            &db.pool,
+            projections_of(&db.pool),
+            projector_options()?,
+            Some(workers),
+        ))
+    } else {
+        None
+    };
     let served = app.run_until(shutdown_signal()).await;
     tracing::info!("shutting down");
     if let Some(projectors) = projectors {
@@ -203,12 +219,28 @@ fn projector_options() -> anyhow::Result<chronicle_projections::runtime::Options
     Ok(options)
 }
 
+/// Every projection, with reactions issuing commands on the system clock.
+fn projections_of(
+    pool: &sqlx::PgPool,
+) -> Vec<std::sync::Arc<dyn chronicle_projections::Projection>> {
+    every_projection(
+        std::sync::Arc::new(chronicle_store::postgres::PgEventStore::new(pool.clone())),
+        std::sync::Arc::new(chronicle_projections::clock::SystemClock),
+    )
+}
+
 async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
-    let chosen = chronicle_projections::select(&only).map_err(anyhow::Error::msg)?;
     let db = Database::open(&config).await?;
+    let chosen = chronicle_projections::select(projections_of(&db.pool), &only)
+        .map_err(anyhow::Error::msg)?;
     let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
-    tracing::info!(projections = ?names, database = %redact(&db.url), "projector running");
-    let projectors = Projectors::start(&db.pool, chosen, projector_options()?);
+    let workers = Workers::from_config(&config)
+        .await
+        .context("starting the timer and delivery workers")?
+        .for_projections(&names);
+    tracing::info!(projections = ?names, timer_worker = workers.timers.is_some(),
+        delivery_worker = workers.delivery.is_some(), database = %redact(&db.url), "projector running");
+    let projectors = Projectors::start_with(&db.pool, chosen, projector_options()?, Some(workers));
     shutdown_signal().await;
     tracing::info!("shutting down after the current batches");
     projectors.stop().await;
@@ -219,7 +251,7 @@ async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
 async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Result<()> {
     use chronicle_projections::status;
     let db = Database::open(&config).await?;
-    let all = chronicle_projections::all();
+    let all = projections_of(&db.pool);
     let result = match command {
         ProjectionsCommand::Status { json } => {
             let rows = status::status(&db.pool, &all).await?;
@@ -248,13 +280,13 @@ async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Res
             let chosen = if every {
                 all
             } else {
-                chronicle_projections::select(&name.into_iter().collect::<Vec<_>>())
+                chronicle_projections::select(all, &name.into_iter().collect::<Vec<_>>())
                     .map_err(anyhow::Error::msg)?
             };
             rebuild(&db.pool, chosen).await
         }
         ProjectionsCommand::Resume { name } => {
-            chronicle_projections::select(std::slice::from_ref(&name))
+            chronicle_projections::select(all, std::slice::from_ref(&name))
                 .map_err(anyhow::Error::msg)?;
             if status::resume(&db.pool, &name).await? {
                 println!("{name}: resumed; its owner retries the event it stopped on");

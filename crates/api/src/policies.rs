@@ -62,10 +62,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The id of the stream holding `tenant`'s policies.
 pub fn stream_id(tenant: &TenantId) -> Uuid {
-    Uuid::new_v5(
-        &Uuid::NAMESPACE_URL,
-        format!("chronicle-policy:{tenant}").as_bytes(),
-    )
+    chronicle_domain::policy::stream_id(tenant.as_str())
 }
 
 const WHO: &[Role] = &[Role::Manager];

@@ -108,6 +108,9 @@ pub enum Until {
     Version(u64),
     /// Events recorded at or before this time.
     Time(DateTime<Utc>),
+    /// Events at or before this global position: the stream as a reader
+    /// of the log saw it when it reached that position (reactions).
+    Position(u64),
 }
 
 /// What folding a stream found.
@@ -252,6 +255,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     Until::End => false,
                     Until::Version(v) => recorded.stream_version > v,
                     Until::Time(t) => recorded.recorded_at > t,
+                    Until::Position(p) => recorded.position > p,
                 };
                 if past_end {
                     return Ok(Folded::of(loaded));

@@ -157,6 +157,15 @@ impl NotificationPreferences {
     }
 }
 
+/// The id of the stream holding `user_id`'s preferences in `tenant`: the
+/// UUIDv5 (URL namespace) of `chronicle-notification-preferences:<tenant>:<user>`.
+pub fn stream_id(tenant: &str, user_id: Uuid) -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("chronicle-notification-preferences:{tenant}:{user_id}").as_bytes(),
+    )
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum NotificationCommand {
     /// Replaces the user's preferences.

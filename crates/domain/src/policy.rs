@@ -482,6 +482,16 @@ impl ErrorCode for PolicyError {
     }
 }
 
+/// The id of the stream holding `tenant`'s policies: the UUIDv5 (URL
+/// namespace) of `chronicle-policy:<tenant>`, so that every tenant has
+/// exactly one and none can reach another's.
+pub fn stream_id(tenant: &str) -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("chronicle-policy:{tenant}").as_bytes(),
+    )
+}
+
 /// The policies of one tenant. `None` = never set (use the default).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TenantPolicy {

@@ -7,7 +7,9 @@
 //! the read models at exactly one batch boundary. Each projection is leased
 //! to one process at a time; rebuilds build shadow tables and swap them in.
 
+pub mod clock;
 pub mod positions;
+pub mod reactions;
 pub mod read;
 pub mod rows;
 pub mod runtime;
@@ -31,6 +33,10 @@ pub enum ApplyError {
     /// the projection knows): the projection stops on it.
     #[error("event at position {position}: {reason}")]
     Poison { position: u64, reason: String },
+    /// Worth retrying the batch later (a reaction's command met too much
+    /// contention, a dependency was briefly away).
+    #[error("transient: {0}")]
+    Transient(String),
 }
 
 impl ApplyError {
@@ -77,10 +83,12 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
     ]
 }
 
-/// The projections named in `only` (all of them when empty); an unknown
-/// name is an error that lists the known ones.
-pub fn select(only: &[String]) -> Result<Vec<Arc<dyn Projection>>, String> {
-    let all = all();
+/// The projections of `all` named in `only` (all of them when empty); an
+/// unknown name is an error that lists the known ones.
+pub fn select(
+    all: Vec<Arc<dyn Projection>>,
+    only: &[String],
+) -> Result<Vec<Arc<dyn Projection>>, String> {
     if only.is_empty() {
         return Ok(all);
     }

@@ -224,7 +224,11 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
 }
 
 fn transient(e: &ApplyError) -> bool {
-    matches!(e, ApplyError::Db(db) if is_transient(db))
+    match e {
+        ApplyError::Db(db) => is_transient(db),
+        ApplyError::Transient(_) => true,
+        ApplyError::Poison { .. } => false,
+    }
 }
 
 /// Which tables a batch writes.

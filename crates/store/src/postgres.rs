@@ -193,6 +193,29 @@ impl PgEventStore {
         &self.pool
     }
 
+    /// Every event of the streams `ids` at or before global position
+    /// `until`, by stream and version: how a reader of the log saw those
+    /// streams when it reached `until`. For readers that fold many streams
+    /// per batch (reactions) in one round trip.
+    pub async fn read_streams_until(
+        &self,
+        ids: &[String],
+        until: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "{SELECT_EVENT} WHERE stream_id = ANY($1) AND position <= $2 \
+             ORDER BY stream_id, stream_version"
+        ))
+        .bind(ids)
+        .bind(i64::try_from(until).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_event).collect()
+    }
+
     fn known(&self) -> std::sync::MutexGuard<'_, KnownVersions> {
         self.shared.known.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -67,6 +67,8 @@ pub struct Approval {
     /// `None` while the stream does not exist.
     pub status: Option<Status>,
     pub subject: Option<Subject>,
+    /// Who asked for the approval.
+    pub requested_by: Option<Uuid>,
     pub levels: Vec<Level>,
     /// Index of the level deciding now.
     pub current_level: u16,
@@ -316,6 +318,7 @@ impl Aggregate for Approval {
             E::Requested(e) => {
                 self.status = Some(Status::Open);
                 self.subject = Some(e.subject);
+                self.requested_by = Some(e.requested_by);
                 self.levels = e.levels.iter().cloned().map(Level::new).collect();
                 self.current_level = 0;
                 if let Some(first) = self.levels.first_mut() {

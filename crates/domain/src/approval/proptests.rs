@@ -278,6 +278,7 @@ fn any_approval() -> impl Strategy<Value = Approval> {
         prop_oneof![0u16..5, Just(u16::MAX)],
     )
         .prop_map(|(status, subject, levels, current_level)| Approval {
+            requested_by: None,
             status,
             subject,
             levels,

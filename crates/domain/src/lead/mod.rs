@@ -77,7 +77,7 @@ pub use self::values::{
     BandwidthMbps, Contact, DocumentRef, NewDefect, Outcome, Stage, Stages, TestResult,
 };
 use crate::aggregate::Aggregate;
-use crate::value::LeadScore;
+use crate::value::{LeadScore, Money};
 
 /// A lead's state, as far as its decisions need it. `Default` is a lead
 /// that does not exist.
@@ -86,6 +86,8 @@ pub struct Lead {
     /// `None` while the stream does not exist.
     pub stage: Option<Stage>,
     pub owner: Option<Uuid>,
+    /// The value estimated at capture (what the approval policy weighs).
+    pub estimated_value: Option<Money>,
     pub score: Option<LeadScore>,
     /// `None` until serviceability is checked.
     pub feasible: Option<bool>,
@@ -536,7 +538,10 @@ impl Aggregate for Lead {
         use LeadEvent as E;
 
         match event {
-            E::Captured(_) => self.stage = Some(Stage::Captured),
+            E::Captured(e) => {
+                self.stage = Some(Stage::Captured);
+                self.estimated_value = Some(e.estimated_value);
+            }
             E::Qualified(e) => {
                 self.stage = Some(Stage::Qualified);
                 self.score = Some(e.score);

@@ -434,6 +434,7 @@ fn any_lead() -> impl Strategy<Value = Lead> {
             )| Lead {
                 stage,
                 owner,
+                estimated_value: None,
                 score,
                 feasible,
                 design_version,
