@@ -440,3 +440,37 @@ async fn history_of(
     let id = entity_id(&id)?;
     history::of_stream(&state, &principal.tenant, id, "approval", page).await
 }
+
+/// A subject is sent for approval under `approval_id`: an approval of that
+/// subject in the caller's tenant, or an id no stream has yet (the approval
+/// flow opens it with the tenant's policy). Anything else is a 400 on
+/// `approval_id`.
+pub(crate) async fn check_subject(
+    state: &AppState,
+    principal: &Principal,
+    approval_id: Uuid,
+    subject: Subject,
+) -> Result<(), ApiError> {
+    use chronicle_store::EventStore as _;
+
+    let stream = StreamId::parse(approval_id.to_string())?;
+    let mut f = Fields::default();
+    if state.store.stream_version(&stream).await?.is_some() {
+        let loaded = state
+            .commands
+            .load::<Approval>(&principal.tenant, &stream)
+            .await
+            .map_err(|e| command_error("approval", e))?;
+        match loaded.and_then(|l| l.state.subject) {
+            None => f.fail(
+                "approval_id",
+                "the id is taken by something that is not an approval",
+            ),
+            Some(s) if s != subject => {
+                f.fail("approval_id", "the approval is about another subject")
+            }
+            Some(_) => {}
+        }
+    }
+    f.finish()
+}

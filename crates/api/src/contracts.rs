@@ -15,7 +15,7 @@
 //! |---|---|---|
 //! | `POST /api/v1/contracts` (draft) | title, parties, counterparty, value, start_date, end_date, body | sales, manager |
 //! | `amend` | `terms` {value, start_date, end_date} and/or `body` | sales, manager |
-//! | `submit` | `approval_id` (an approval of this contract) | sales, manager |
+//! | `submit` | `approval_id?` (the approval to decide it: one of this contract, or a new id the approval flow opens with the tenant's policy; default a new id) | sales, manager |
 //! | `approve` | `approval_id` | admin (process manager) |
 //! | `reject` | `approval_id`, `reason` | admin (process manager) |
 //! | `sign` | `signatory_name` | sales, manager |
@@ -33,13 +33,12 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chronicle_domain::approval::{Approval, SubjectKind};
+use chronicle_domain::approval::{Subject, SubjectKind};
 use chronicle_domain::contract::{
     Contact, Contract, ContractCommand, Counterparty, DraftContract, Grantee, Party, PartyKind,
     Terms,
 };
 use chronicle_domain::value::{Currency, Email, LongText, Money, ShortText};
-use chronicle_store::StreamId;
 use chrono::{NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -48,8 +47,8 @@ use uuid::Uuid;
 
 use crate::auth::{Principal, Role};
 use crate::command_http::{
-    actor_id, command_error, entity_id, find_action, parse_body, unhandled_action, Action, Allowed,
-    ApiQuery, Fields, Request,
+    actor_id, entity_id, find_action, parse_body, unhandled_action, Action, Allowed, ApiQuery,
+    Fields, Request,
 };
 use crate::error::ApiError;
 use crate::history;
@@ -353,10 +352,13 @@ pub(crate) const ACTIONS: &[Action] = &[
     },
     Action {
         name: "submit",
-        summary: "Submit the contract for approval (an approval of this contract)",
+        summary: "Submit the contract for approval: the approval flow opens the approval \
+                  `approval_id` (default: a new id; see the contract's `approval_id`) with the \
+                  levels of the tenant's approval policy, unless it exists already (then it \
+                  must be an approval of this contract)",
         allowed: STAFF,
         fields: &["approval_id"],
-        required: &["approval_id"],
+        required: &[],
     },
     Action {
         name: "approve",
@@ -482,12 +484,10 @@ async fn act(
                     }),
                 }
             }
-            "submit" => required(&mut f, "approval_id", b.approval_id).map(|approval_id| {
-                ContractCommand::SubmitForApproval {
-                    approval_id,
-                    actor,
-                    at,
-                }
+            "submit" => Some(ContractCommand::SubmitForApproval {
+                approval_id: b.approval_id.unwrap_or_else(Uuid::now_v7),
+                actor,
+                at,
             }),
             "approve" => required(&mut f, "approval_id", b.approval_id)
                 .map(|approval_id| ContractCommand::Approve { approval_id, at }),
@@ -536,36 +536,15 @@ async fn act(
     let command =
         command.ok_or_else(|| ApiError::bad_request("validation_failed", "invalid body"))?;
     if let ContractCommand::SubmitForApproval { approval_id, .. } = &command {
-        check_approval(&state, &principal, *approval_id, id).await?;
+        let subject = Subject {
+            kind: SubjectKind::Contract,
+            id,
+        };
+        crate::approvals::check_subject(&state, &principal, *approval_id, subject).await?;
     }
     request(&state, &principal, &headers, &request_id, &uri, &body)
         .run::<Contract>(id, false, command)
         .await
-}
-
-/// A contract is submitted to an approval of that contract, in the same
-/// tenant; anything else is a bad `approval_id`.
-async fn check_approval(
-    state: &AppState,
-    principal: &Principal,
-    approval_id: Uuid,
-    contract_id: Uuid,
-) -> Result<(), ApiError> {
-    let stream = StreamId::parse(approval_id.to_string())?;
-    let loaded = state
-        .commands
-        .load::<Approval>(&principal.tenant, &stream)
-        .await
-        .map_err(|e| command_error("approval", e))?;
-    let mut f = Fields::default();
-    match loaded.and_then(|l| l.state.subject) {
-        None => f.fail("approval_id", "no such approval"),
-        Some(s) if s.kind != SubjectKind::Contract || s.id != contract_id => {
-            f.fail("approval_id", "the approval is about another subject")
-        }
-        Some(_) => {}
-    }
-    f.finish()
 }
 
 fn money_json(m: &Money) -> Value {

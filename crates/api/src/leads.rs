@@ -792,6 +792,13 @@ async fn run(
     f.finish()?;
     let command =
         command.ok_or_else(|| ApiError::bad_request("validation_failed", "invalid body"))?;
+    if let LeadCommand::RequestDesignApproval { approval_id, .. } = &command {
+        let subject = chronicle_domain::approval::Subject {
+            kind: chronicle_domain::approval::SubjectKind::LeadDesign,
+            id,
+        };
+        crate::approvals::check_subject(state, principal, *approval_id, subject).await?;
+    }
     let request = Request {
         state,
         principal,

@@ -21,6 +21,7 @@ mod kb;
 mod leads;
 pub mod limits;
 mod me;
+mod notifications;
 pub mod observability;
 pub mod openapi;
 mod policies;
@@ -149,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .merge(approvals::routes())
         .merge(leads::routes())
         .merge(events::routes())
+        .merge(notifications::routes())
         .fallback(limits::not_found)
         .method_not_allowed_fallback(limits::method_not_allowed)
         .with_state(state)

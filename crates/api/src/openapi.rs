@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 
 use crate::command_http::{Action, Allowed};
 use crate::queries::{self, FilterKind, Resource};
-use crate::{approvals, contracts, kb, leads, policies, tickets, users};
+use crate::{approvals, contracts, kb, leads, notifications, policies, tickets, users};
 
 /// `GET /openapi.json`.
 pub async fn openapi_json() -> Response {
@@ -417,6 +417,7 @@ fn build() -> Value {
     add_events(&mut paths);
     add_admin(&mut paths);
     add_experts(&mut paths);
+    add_notifications(&mut paths, &mut gen);
 
     let mut schemas = Map::new();
     for (name, schema) in gen.take_definitions() {
@@ -447,7 +448,8 @@ fn build() -> Value {
         "tags": [
             { "name": "Tickets" }, { "name": "Leads" }, { "name": "Contracts" },
             { "name": "Approvals" }, { "name": "Knowledge base" }, { "name": "Users" },
-            { "name": "Policies" }, { "name": "Audit" }, { "name": "Admin" }, { "name": "Identity" },
+            { "name": "Policies" }, { "name": "Notifications" }, { "name": "Audit" },
+            { "name": "Admin" }, { "name": "Identity" },
             { "name": "Operations" },
         ],
         "paths": paths,
@@ -999,6 +1001,269 @@ fn add_admin(paths: &mut Map<String, Value>) {
                     ("resumed", boolean()),
                 ])) }),
                 &[401, 403, 404, 429, 503],
+            ),
+        }}),
+    );
+}
+
+/// `/api/v1/me/notification*` and `/api/v1/notifications/deliveries*`.
+fn add_notifications(paths: &mut Map<String, Value>, gen: &mut SchemaGenerator) {
+    let schema = reference::<notifications::PreferencesBody>(gen);
+    let kinds: Vec<&str> = chronicle_domain::notification::NotificationKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    let kind = json!({ "type": "string", "enum": kinds });
+    let page = |name: &str, description: &str, values: Option<&[&str]>| {
+        let schema = match values {
+            Some(values) => {
+                json!({ "type": "string", "pattern": format!("^({0})(,({0}))*$", values.join("|")) })
+            }
+            None => json!({ "type": "string" }),
+        };
+        json!({ "name": name, "in": "query", "description": description, "schema": schema })
+    };
+    let limit = json!({
+        "name": "limit", "in": "query",
+        "description": format!("Items per page (1 to {}, default {})", queries::MAX_LIMIT, queries::DEFAULT_LIMIT),
+        "schema": { "type": "integer", "minimum": 1, "maximum": queries::MAX_LIMIT },
+    });
+    let cursor = page(
+        "cursor",
+        "Where the previous page ended (its `next_cursor`)",
+        None,
+    );
+    let with_headers = |description: &str, schema: Value| {
+        let mut ok = json_response(description, schema);
+        ok["headers"]["X-Chronicle-Position"] =
+            json!({ "$ref": "#/components/headers/XChroniclePosition" });
+        ok
+    };
+
+    let read = object(&[
+        ("id", uuid()),
+        ("version", count()),
+        ("position", count()),
+        ("updated_at", nullable(date_time())),
+        (
+            "default",
+            json!({ "type": "boolean", "description": "Never set: every kind, in-app only" }),
+        ),
+        ("preferences", schema.clone()),
+    ]);
+    paths.insert(
+        "/api/v1/me/notification-preferences".into(),
+        json!({
+            "get": {
+                "tags": ["Notifications"],
+                "operationId": "notification_preferences.get",
+                "summary": "The caller's notification preferences",
+                "description": "Who: any authenticated caller, for themself.",
+                "parameters": [header_ref("XRequestId")],
+                "responses": with_errors(
+                    json!({ "200": {
+                        "description": "The preferences in force",
+                        "headers": {
+                            "ETag": { "$ref": "#/components/headers/ETag" },
+                            "X-Request-Id": { "$ref": "#/components/headers/XRequestId" },
+                        },
+                        "content": { "application/json": { "schema": read } },
+                    } }),
+                    &[401, 429, 503],
+                ),
+            },
+            "put": {
+                "tags": ["Notifications"],
+                "operationId": "notification_preferences.put",
+                "summary": "Replace the caller's notification preferences",
+                "description": "Who: any authenticated caller, for themself. Kinds not listed \
+                    are not sent on any channel. Webhooks are POSTed with \
+                    `Chronicle-Signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">` and \
+                    `Chronicle-Delivery: <id>`.",
+                "parameters": command_parameters(),
+                "requestBody": {
+                    "required": true,
+                    "content": { "application/json": {
+                        "schema": schema,
+                        "examples": { "example": { "value": {
+                            "kinds": ["assignment", "sla_breach", "survey"],
+                            "in_app": true,
+                            "email": "priya.raman@example.com",
+                            "webhook_url": "https://hooks.example.com/chronicle"
+                        } } },
+                    } },
+                },
+                "responses": with_errors(
+                    json!({ "200": command_answer(false) }),
+                    &[400, 401, 409, 412, 413, 415, 422, 429, 503],
+                ),
+            },
+        }),
+    );
+
+    let notification = object(&[
+        ("id", uuid()),
+        ("kind", kind.clone()),
+        ("title", string()),
+        ("body", string()),
+        ("subject", object(&[("type", string()), ("id", uuid())])),
+        (
+            "event",
+            object(&[("id", uuid()), ("type", string()), ("position", count())]),
+        ),
+        ("created_at", date_time()),
+        ("read_at", nullable(date_time())),
+    ]);
+    let mut list_params = vec![
+        header_ref("XRequestId"),
+        json!({
+            "name": "unread", "in": "query",
+            "description": "Only those not marked read",
+            "schema": { "type": "string", "enum": ["true", "false"] },
+        }),
+        page("kind", "Only these comma-separated kinds", Some(&kinds)),
+        limit.clone(),
+        cursor.clone(),
+    ];
+    list_params.extend(min_position_parameters());
+    paths.insert(
+        "/api/v1/me/notifications".into(),
+        json!({ "get": {
+            "tags": ["Notifications"],
+            "operationId": "notifications.mine",
+            "summary": "The caller's in-app notifications, newest first",
+            "description": "Who: any authenticated caller, for themself. From \
+                `read.notifications` (projection `notifications`).",
+            "parameters": list_params,
+            "responses": with_errors(
+                json!({ "200": with_headers("A page of notifications", object(&[
+                    ("items", array(notification)),
+                    ("next_cursor", nullable(string())),
+                    ("unread", count()),
+                    ("position", count()),
+                ])) }),
+                &[400, 401, 429, 503],
+            ),
+        }}),
+    );
+    paths.insert(
+        "/api/v1/me/notifications/{id}/read".into(),
+        json!({ "post": {
+            "tags": ["Notifications"],
+            "operationId": "notifications.read",
+            "summary": "Mark one of the caller's notifications read",
+            "description": "Who: the person it is for. Marking it again keeps the first time.",
+            "parameters": [id_param("notification"), header_ref("XRequestId")],
+            "responses": with_errors(
+                json!({ "200": json_response("Marked", object(&[
+                    ("id", uuid()),
+                    ("read_at", date_time()),
+                ])) }),
+                &[401, 404, 429, 503],
+            ),
+        }}),
+    );
+
+    let delivery = object(&[
+        ("id", uuid()),
+        ("notification_id", uuid()),
+        ("user_id", uuid()),
+        (
+            "channel",
+            json!({ "type": "string", "enum": ["email", "webhook"] }),
+        ),
+        (
+            "target",
+            json!({ "type": "string", "description": "The webhook URL, or the email address with its local part hidden" }),
+        ),
+        ("kind", kind),
+        ("title", string()),
+        (
+            "status",
+            json!({ "type": "string", "enum": ["pending", "retrying", "delivered", "dead"] }),
+        ),
+        ("attempts", count()),
+        ("next_attempt_at", nullable(date_time())),
+        ("last_error", nullable(string())),
+        ("delivered_at", nullable(date_time())),
+        ("created_at", date_time()),
+        ("updated_at", date_time()),
+    ]);
+    let mut delivery_params = vec![
+        header_ref("XRequestId"),
+        page(
+            "status",
+            "Only these comma-separated states",
+            Some(&["pending", "retrying", "delivered", "dead"]),
+        ),
+        page(
+            "channel",
+            "Only these comma-separated channels",
+            Some(&["email", "webhook"]),
+        ),
+        limit,
+        cursor,
+    ];
+    delivery_params.extend(min_position_parameters());
+    paths.insert(
+        "/api/v1/notifications/deliveries".into(),
+        json!({ "get": {
+            "tags": ["Notifications"],
+            "operationId": "deliveries.list",
+            "summary": "Email and webhook deliveries with their state, newest first",
+            "description": "Who: manager (and admin).",
+            "parameters": delivery_params,
+            "responses": with_errors(
+                json!({ "200": with_headers("A page of deliveries", object(&[
+                    ("items", array(delivery)),
+                    ("next_cursor", nullable(string())),
+                    ("position", count()),
+                ])) }),
+                &[400, 401, 403, 429, 503],
+            ),
+        }}),
+    );
+    let per_channel = json!({
+        "type": "object",
+        "properties": {
+            "pending": count(), "retrying": count(), "delivered": count(), "dead": count(),
+            "attempts": count(), "delivered_last_hour": count(), "delivered_last_day": count(),
+            "success_rate": nullable(json!({ "type": "number", "minimum": 0, "maximum": 1 })),
+            "attempts_per_delivery": nullable(json!({ "type": "number", "minimum": 0 })),
+        },
+    });
+    paths.insert(
+        "/api/v1/notifications/deliveries/stats".into(),
+        json!({ "get": {
+            "tags": ["Notifications"],
+            "operationId": "deliveries.stats",
+            "summary": "Deliveries by channel and state, with rates",
+            "description": "Who: manager (and admin). `success_rate` is delivered over \
+                finished (delivered or dead).",
+            "parameters": [header_ref("XRequestId")],
+            "responses": with_errors(
+                json!({ "200": json_response("The figures", object(&[
+                    ("channels", json!({ "type": "object", "additionalProperties": per_channel })),
+                ])) }),
+                &[400, 401, 403, 429, 503],
+            ),
+        }}),
+    );
+    paths.insert(
+        "/api/v1/notifications/deliveries/{id}/retry".into(),
+        json!({ "post": {
+            "tags": ["Notifications"],
+            "operationId": "deliveries.retry",
+            "summary": "Try a dead (or retrying) delivery again now, with fresh attempts",
+            "description": "Who: manager (and admin). 409 `delivery.not_failed` for a \
+                pending or delivered one.",
+            "parameters": [id_param("delivery"), header_ref("XRequestId")],
+            "responses": with_errors(
+                json!({ "202": json_response("Requeued", object(&[
+                    ("id", uuid()),
+                    ("status", json!({ "const": "pending" })),
+                ])) }),
+                &[401, 403, 404, 409, 429, 503],
             ),
         }}),
     );

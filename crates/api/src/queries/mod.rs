@@ -175,6 +175,13 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// The `min_position` a request asks for, from the query or the header.
+pub fn min_position_of(
+    params: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<u64, ApiError> {
+    min_position(params, headers)
+}
+
 fn min_position(params: &BTreeMap<String, String>, headers: &HeaderMap) -> Result<u64, ApiError> {
     let raw = params.get("min_position").map(String::as_str).or_else(|| {
         headers
@@ -192,12 +199,18 @@ fn min_position(params: &BTreeMap<String, String>, headers: &HeaderMap) -> Resul
 
 /// Waits for the resource's projections to reach `min` (if asked).
 async fn read_your_writes(state: &AppState, r: &Resource, min: u64) -> Result<(), ApiError> {
+    wait_for(state, r.projections, min).await
+}
+
+/// Waits, at most [`MAX_WAIT`], for `projections` to reach `min` (if asked):
+/// 400 for a position past the log, 503 `projection_lagging` on timeout.
+pub async fn wait_for(state: &AppState, projections: &[&str], min: u64) -> Result<(), ApiError> {
     if min == 0 {
         return Ok(());
     }
     if state
         .positions
-        .wait_for(r.projections, min, Duration::ZERO)
+        .wait_for(projections, min, Duration::ZERO)
         .await
         .is_ok()
     {
@@ -212,7 +225,7 @@ async fn read_your_writes(state: &AppState, r: &Resource, min: u64) -> Result<()
     }
     state
         .positions
-        .wait_for(r.projections, min, MAX_WAIT)
+        .wait_for(projections, min, MAX_WAIT)
         .await
         .map_err(|reached| ApiError::Lagging {
             required: min,
@@ -323,6 +336,22 @@ struct Cursor {
     id: Uuid,
 }
 
+/// A cursor for a list sorted by `sort`, ending at (`value`, `id`).
+pub fn encode_cursor_of(sort: &str, value: &str, id: Uuid) -> String {
+    encode_cursor(sort, value, id)
+}
+
+/// The (value, id) of a cursor given out for a list sorted by `sort`.
+pub fn decode_cursor_of(sort: &str, raw: &str) -> Result<(String, Uuid), ApiError> {
+    let c = decode_cursor(raw)?;
+    if c.sort != sort {
+        return Err(invalid(
+            "the cursor belongs to another list; start again without it",
+        ));
+    }
+    Ok((c.value, c.id))
+}
+
 fn encode_cursor(sort: &str, value: &str, id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(json!([sort, value, id]).to_string())
 }
@@ -340,12 +369,21 @@ async fn snapshot(
     state: &AppState,
     r: &Resource,
 ) -> Result<(sqlx::Transaction<'static, Postgres>, u64), ApiError> {
+    snapshot_of(state, r.projections).await
+}
+
+/// Begins a read-only repeatable-read snapshot and reads the position the
+/// read models of `projections` reflect in it.
+pub async fn snapshot_of(
+    state: &AppState,
+    projections: &[&str],
+) -> Result<(sqlx::Transaction<'static, Postgres>, u64), ApiError> {
     let mut tx = state.pool.begin().await.map_err(db)?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-    let names: Vec<String> = r.projections.iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = projections.iter().map(|s| s.to_string()).collect();
     let position: Option<i64> = sqlx::query_scalar(
         "SELECT min(coalesce(c.position, 0)) FROM unnest($1::text[]) AS n(name) \
          LEFT JOIN projection_checkpoints c ON c.name = n.name",
@@ -361,7 +399,8 @@ pub fn db(e: sqlx::Error) -> ApiError {
     ApiError::Internal(anyhow::Error::new(e).context("read models"))
 }
 
-fn with_position(mut response: Response, position: u64) -> Response {
+/// `response` with the position it reflects in `X-Chronicle-Position`.
+pub fn with_position(mut response: Response, position: u64) -> Response {
     if let Ok(v) = HeaderValue::from_str(&position.to_string()) {
         response.headers_mut().insert(POSITION_HEADER, v);
     }

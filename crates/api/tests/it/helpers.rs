@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use chronicle_api::{Application, Config, Projectors};
+use chronicle_api::{every_projection, Application, Config, Projectors, Workers};
 use chronicle_testkit::TestDb;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::Value;
@@ -46,6 +46,51 @@ impl TestApp {
             &db.pool,
             chronicle_projections::all(),
             chronicle_projections::runtime::Options::default(),
+        );
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            _db: db,
+            _projectors: projectors,
+        }
+    }
+
+    /// An app that also runs the reactions (matching, approval flow,
+    /// surveys, timers, notifications) and the timer and delivery workers
+    /// on `clock`, with the settings in `vars` (e.g. `CHRONICLE_SMTP_URL`,
+    /// `CHRONICLE_WEBHOOK_SECRET`).
+    pub async fn spawn_reactive(
+        clock: chronicle_projections::clock::VirtualClock,
+        vars: &[(&str, &str)],
+    ) -> Self {
+        let db = TestDb::new().await;
+        let mut map: HashMap<String, String> = HashMap::from([
+            ("CHRONICLE_LISTEN".into(), "127.0.0.1:0".into()),
+            ("CHRONICLE_JWT_SECRET".into(), SECRET.into()),
+            ("CHRONICLE_DELIVERY_BACKOFF_SECS".into(), "1".into()),
+        ]);
+        for (k, v) in vars {
+            map.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(|name| map.get(name).cloned()).unwrap();
+        let app = Application::build(&config, db.pool.clone()).await.unwrap();
+        let addr = app.local_addr().unwrap();
+        tokio::spawn(app.run_until(std::future::pending()));
+        let clock: std::sync::Arc<dyn chronicle_projections::clock::Clock> =
+            std::sync::Arc::new(clock);
+        let store = std::sync::Arc::new(chronicle_store::postgres::PgEventStore::new(
+            db.pool.clone(),
+        ));
+        let mut workers = Workers::from_config(&config).await.unwrap();
+        workers.clock = clock.clone();
+        let projectors = Projectors::start_with(
+            &db.pool,
+            every_projection(store, clock),
+            chronicle_projections::runtime::Options {
+                poll_interval: std::time::Duration::from_millis(200),
+                ..Default::default()
+            },
+            Some(workers),
         );
         Self {
             addr,

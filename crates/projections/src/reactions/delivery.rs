@@ -326,7 +326,7 @@ impl DeliveryWorker {
     /// When the next delivery falls due (a new one is due at once).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
         sqlx::query_scalar(
-            "SELECT CASE WHEN bool_or(status = 'pending') THEN '-infinity'::timestamptz \
+            "SELECT CASE WHEN bool_or(status = 'pending') THEN 'epoch'::timestamptz \
                          ELSE min(next_attempt_at) END \
                FROM public.notification_delivery_state \
               WHERE status IN ('pending', 'retrying')",
