@@ -189,11 +189,14 @@ async fn put_preferences(
 // In-app notifications
 // ---------------------------------------------------------------------------
 
-/// The caller's notifications query parameters.
+/// Where the previous page of a list sorted by creation ended.
+type After = Option<(DateTime<Utc>, Uuid)>;
+
+/// A page's `limit` and `cursor`; any parameter not in `known` is a 400.
 fn page_params(
     params: &BTreeMap<String, String>,
     known: &[&str],
-) -> Result<(usize, Option<(DateTime<Utc>, Uuid)>), ApiError> {
+) -> Result<(usize, After), ApiError> {
     for name in params.keys() {
         if !known.contains(&name.as_str()) {
             return Err(ApiError::bad_request(
