@@ -17,6 +17,7 @@ mod openapi;
 mod policies;
 mod projector;
 mod queries;
+mod reaction_crash;
 mod reactions;
 mod tickets;
 mod up;

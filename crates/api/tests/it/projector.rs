@@ -68,8 +68,12 @@ fn new_event(event_type: &str, data: Value) -> NewEvent {
 }
 
 fn project(db: &TestDb) -> Child {
+    let read_models: Vec<&str> = chronicle_projections::all()
+        .iter()
+        .map(|p| p.name())
+        .collect();
     Command::new(env!("CARGO_BIN_EXE_chronicle"))
-        .arg("project")
+        .args(["project", "--only", &read_models.join(",")])
         .env("DATABASE_URL", &db.url)
         .env("RUST_LOG", "warn")
         // Small batches: many commits to kill the process between.
