@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 mod catchup;
 mod load;
+mod timers;
 
 #[derive(Parser)]
 #[command(name = "chronicle-bench", about = "Chronicle's benchmarks")]
@@ -47,6 +48,9 @@ enum Bench {
     /// Projection catch-up from zero over a realistic mix (beside the raw
     /// ordered read rate), then command → read-model lag at a steady rate.
     Catchup(catchup::CatchupArgs),
+    /// Timer firing: a backlog of due timers (timers/s) and the delay from
+    /// due to fired in real time (p50/p99).
+    Timers(timers::TimersArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -83,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Append(args) => append_bench(args).await,
         Bench::Load(args) => load::run(args).await,
         Bench::Catchup(args) => catchup::run(args).await,
+        Bench::Timers(args) => timers::run(args).await,
     }
 }
 
