@@ -365,7 +365,13 @@ async fn each_action_requires_exactly_its_documented_fields() {
     let admin = admin();
     let mut checked = 0;
     for (method, path, op) in operations(&doc) {
-        if method != "POST" || !path.contains("/{id}/") {
+        // Commands' actions; marking a notification read and retrying a
+        // delivery take no body.
+        let bodiless = ["/api/v1/me/", "/api/v1/notifications/"];
+        if method != "POST"
+            || !path.contains("/{id}/")
+            || bodiless.iter().any(|p| path.starts_with(p))
+        {
             continue;
         }
         let schema = &op["requestBody"]["content"]["application/json"]["schema"];
