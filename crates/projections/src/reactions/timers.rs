@@ -703,3 +703,103 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(TimerWorker::new(pool, reactor, options).run(shutdown))
 }
+
+#[cfg(test)]
+mod tests {
+    use chronicle_domain::ticket::TicketEvent;
+    use chronicle_domain::Aggregate;
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn ticket(events: &[&str]) -> Ticket {
+        let specs = chronicle_domain::ticket::event_specs();
+        let decoded: Vec<TicketEvent> = events
+            .iter()
+            .map(|t| {
+                let spec = specs.iter().find(|s| s.event_type == *t).unwrap();
+                chronicle_domain::event::decode(t, spec.version, spec.example.clone()).unwrap()
+            })
+            .collect();
+        Ticket::fold(decoded.iter())
+    }
+
+    fn statuses(wanted: &[Wanted]) -> Vec<(String, &'static str)> {
+        wanted.iter().map(|w| (w.stage.clone(), w.status)).collect()
+    }
+
+    #[test]
+    fn an_open_tickets_three_stages_are_pending_from_its_opening() {
+        let t = ticket(&["ticket.opened"]);
+        let policy = SlaPolicy::default();
+        let wanted = ticket_timers(&t, &policy);
+        assert_eq!(
+            statuses(&wanted),
+            [
+                ("assign".to_owned(), "pending"),
+                ("first_response".to_owned(), "pending"),
+                ("resolve".to_owned(), "pending"),
+            ]
+        );
+        let opened = t.opened_at.unwrap();
+        // The example is a P2: 1 h, 4 h, 24 h by default.
+        assert_eq!(wanted[0].due_at, opened + TimeDelta::hours(1));
+        assert_eq!(wanted[1].due_at, opened + TimeDelta::hours(4));
+        assert_eq!(wanted[2].due_at, opened + TimeDelta::hours(24));
+    }
+
+    #[test]
+    fn stages_done_first_complete_breaches_fire_and_closing_cancels() {
+        let policy = SlaPolicy::default();
+        let t = ticket(&[
+            "ticket.opened",
+            "ticket.expert_assigned",
+            "ticket.sla_breached",
+        ]);
+        let s = statuses(&ticket_timers(&t, &policy));
+        assert_eq!(s[0].1, "completed", "assigned");
+        // The golden breach is of the first response.
+        assert_eq!(s[1].1, "fired");
+        assert_eq!(s[2].1, "pending");
+        let t = ticket(&[
+            "ticket.opened",
+            "ticket.expert_assigned",
+            "ticket.accepted",
+            "ticket.work_started",
+            "ticket.resolved",
+            "ticket.closed",
+        ]);
+        let s = statuses(&ticket_timers(&t, &policy));
+        assert!(s.iter().all(|(_, st)| *st == "completed"), "{s:?}");
+    }
+
+    #[test]
+    fn a_contract_expires_the_day_after_its_end_and_is_noticed_30_days_before() {
+        let end = NaiveDate::from_ymd_opt(2027, 3, 31).unwrap();
+        assert_eq!(
+            expiry_due(end),
+            Utc.with_ymd_and_hms(2027, 4, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            renewal_due(end),
+            Utc.with_ymd_and_hms(2027, 3, 1, 0, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn timer_ids_are_stable_per_subject_kind_and_stage() {
+        let subject = Uuid::from_u128(7);
+        assert_eq!(
+            timer_id(subject, Kind::TicketSla, "assign"),
+            timer_id(subject, Kind::TicketSla, "assign")
+        );
+        assert_ne!(
+            timer_id(subject, Kind::TicketSla, "assign"),
+            timer_id(subject, Kind::TicketSla, "resolve")
+        );
+        assert_ne!(
+            timer_id(subject, Kind::ContractExpiry, "end"),
+            timer_id(Uuid::from_u128(8), Kind::ContractExpiry, "end")
+        );
+    }
+}
