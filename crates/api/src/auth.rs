@@ -537,6 +537,24 @@ pub fn resolve_webhook_secret(config: &Config) -> Result<Secret, SecretError> {
 /// The file in the data directory holding the generated webhook key.
 pub const WEBHOOK_SECRET_FILE: &str = "webhook-secret";
 
+/// The file in the data directory holding the audit signing key's seed.
+pub const AUDIT_KEY_FILE: &str = "audit-signing-key";
+
+/// The Ed25519 key that signs seal checkpoints and exports: the seed (64
+/// hex characters) in `<data dir>/audit-signing-key`, generated like the
+/// JWT secret on first use. Every process running the seal or exporting
+/// must share the file. Blocking.
+pub fn resolve_audit_key(
+    config: &Config,
+) -> Result<chronicle_projections::audit::AuditKey, SecretError> {
+    let path = config.data_dir.join(AUDIT_KEY_FILE);
+    let secret = load_or_create_secret(&config.data_dir, AUDIT_KEY_FILE)?;
+    let seed: [u8; 32] = chronicle_projections::audit::unhex(secret.expose())
+        .and_then(|b| b.try_into().ok())
+        .ok_or(SecretError::TooShort { path, min: 32 })?;
+    Ok(chronicle_projections::audit::AuditKey::from_seed(seed))
+}
+
 /// The secret in `<data_dir>/<file>`, generating it (32 random bytes, hex,
 /// mode 0600) on first use.
 fn load_or_create_secret(data_dir: &Path, file: &str) -> Result<Secret, SecretError> {

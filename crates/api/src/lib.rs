@@ -6,6 +6,7 @@
 
 mod admin;
 mod approvals;
+mod audit;
 pub mod auth;
 mod command_http;
 pub mod config;
@@ -38,6 +39,8 @@ use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::get;
 use axum::Router;
 use chronicle_commands::CommandHandler;
+use chronicle_projections::audit::seal::{Cadence, Seal};
+use chronicle_projections::audit::AuditKey;
 use chronicle_projections::clock::{Clock, SystemClock};
 use chronicle_projections::positions::Positions;
 use chronicle_projections::reactions::delivery::DeliveryOptions;
@@ -65,6 +68,8 @@ pub struct AppState {
     pub positions: Arc<Positions>,
     /// Every projection, for the admin endpoints (names and tables).
     pub projections: Arc<Vec<Arc<dyn chronicle_projections::Projection>>>,
+    /// Signs exports; its public key verifies the seal.
+    pub audit_key: AuditKey,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -107,8 +112,17 @@ impl AppState {
             .timeout(Duration::from_secs(10))
             .build()?;
         let store = Arc::new(PgEventStore::new(pool.clone()));
+        let for_key = config.clone();
+        let audit_key = tokio::task::spawn_blocking(move || auth::resolve_audit_key(&for_key))
+            .await
+            .expect("resolving the audit key panicked")?;
         Ok(Self {
-            projections: Arc::new(every_projection(store.clone(), Arc::new(SystemClock))),
+            projections: Arc::new(every_projection(
+                store.clone(),
+                Arc::new(SystemClock),
+                audit_key.clone(),
+            )),
+            audit_key,
             positions: Positions::follow(pool.clone()),
             commands: CommandHandler::new(store.clone()),
             store,
@@ -151,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .merge(leads::routes())
         .merge(events::routes())
         .merge(notifications::routes())
+        .merge(audit::routes())
         .fallback(limits::not_found)
         .method_not_allowed_fallback(limits::method_not_allowed)
         .with_state(state)
@@ -164,13 +179,16 @@ pub fn router(state: AppState) -> Router {
 
 /// Every projection this binary knows: the read models, then the
 /// reactions (timers, matching, approval flow, surveys, notifications),
-/// whose commands go through `store` stamped by `clock`.
+/// whose commands go through `store` stamped by `clock`, then the seal,
+/// signing with `audit_key`.
 pub fn every_projection(
     store: Arc<PgEventStore>,
     clock: Arc<dyn Clock>,
+    audit_key: AuditKey,
 ) -> Vec<Arc<dyn chronicle_projections::Projection>> {
     let mut all = chronicle_projections::all();
     all.extend(reactions::all(&Reactor::new(store, clock)));
+    all.push(Arc::new(Seal::new(audit_key, Cadence::default())));
     all
 }
 

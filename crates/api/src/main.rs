@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Tamper evidence and exports for auditors.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Apply pending migrations and exit.
     Migrate,
     /// Print an HS256 token for local use, signed with CHRONICLE_JWT_SECRET
@@ -98,6 +103,51 @@ enum ProjectionsCommand {
     Resume { name: String },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the seal from the events and compare it with the sealed
+    /// digests and the signed checkpoints; names the first position where
+    /// they differ and exits 1 if any. Reads every event from the start (or
+    /// from the checkpoint at or before --from).
+    Verify {
+        /// Start at the signed checkpoint at or before this position.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// The audit public key (64 hex characters) to verify checkpoints
+        /// with; default: the data directory's key.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Print JSON instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a tenant's events as NDJSON with a signed closing manifest.
+    Export {
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: TenantId,
+        /// From this position or RFC 3339 time (inclusive).
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to this position or RFC 3339 time (inclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Check an export file: its lines against its manifest, and the
+    /// manifest's signature. Exits 1 if it does not hold.
+    VerifyExport {
+        file: std::path::PathBuf,
+        /// Require this signing key (64 hex characters).
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print the audit public key (hex) and its id, to keep beside the
+    /// checkpoints.
+    PublicKey,
+}
+
 fn parse_tenant(value: &str) -> Result<TenantId, String> {
     TenantId::parse(value).map_err(|e| e.to_string())
 }
@@ -137,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config, false).await?,
         Command::Project { only } => project(config, only).await?,
         Command::Projections { command } => projections(config, command).await?,
+        Command::Audit { command } => audit(config, command).await?,
         Command::Token {
             tenant,
             user,
@@ -182,7 +233,7 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
             .context("starting the timer and delivery workers")?;
         Some(Projectors::start_with(
             &db.pool,
-            projections_of(&db.pool),
+            projections_of(&config, &db.pool).await?,
             projector_options()?,
             Some(workers),
         ))
@@ -219,19 +270,30 @@ fn projector_options() -> anyhow::Result<chronicle_projections::runtime::Options
     Ok(options)
 }
 
-/// Every projection, with reactions issuing commands on the system clock.
-fn projections_of(
+/// Every projection, with reactions issuing commands on the system clock
+/// and the seal signing with the data directory's audit key.
+async fn projections_of(
+    config: &Config,
     pool: &sqlx::PgPool,
-) -> Vec<std::sync::Arc<dyn chronicle_projections::Projection>> {
-    every_projection(
+) -> anyhow::Result<Vec<std::sync::Arc<dyn chronicle_projections::Projection>>> {
+    Ok(every_projection(
         std::sync::Arc::new(chronicle_store::postgres::PgEventStore::new(pool.clone())),
         std::sync::Arc::new(chronicle_projections::clock::SystemClock),
-    )
+        audit_key(config).await?,
+    ))
+}
+
+async fn audit_key(config: &Config) -> anyhow::Result<chronicle_projections::audit::AuditKey> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || auth::resolve_audit_key(&config))
+        .await
+        .context("resolving the audit signing key")?
+        .context("resolving the audit signing key")
 }
 
 async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
     let db = Database::open(&config).await?;
-    let chosen = chronicle_projections::select(projections_of(&db.pool), &only)
+    let chosen = chronicle_projections::select(projections_of(&config, &db.pool).await?, &only)
         .map_err(anyhow::Error::msg)?;
     let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
     let workers = Workers::from_config(&config)
@@ -251,7 +313,7 @@ async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
 async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Result<()> {
     use chronicle_projections::status;
     let db = Database::open(&config).await?;
-    let all = projections_of(&db.pool);
+    let all = projections_of(&config, &db.pool).await?;
     let result = match command {
         ProjectionsCommand::Status { json } => {
             let rows = status::status(&db.pool, &all).await?;
@@ -365,6 +427,121 @@ async fn rebuild(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     local.stop().await;
+    Ok(())
+}
+
+fn public_key(hex: &str) -> anyhow::Result<chronicle_projections::audit::PublicKey> {
+    chronicle_projections::audit::PublicKey::from_hex(hex)
+        .context("--public-key must be an Ed25519 public key as 64 hex characters")
+}
+
+async fn audit(config: Config, command: AuditCommand) -> anyhow::Result<()> {
+    use chronicle_projections::audit::{export, verify};
+    use futures::StreamExt;
+    use std::io::Write;
+
+    match command {
+        AuditCommand::PublicKey => {
+            let key = audit_key(&config).await?;
+            println!("{}", key.public().to_hex());
+            eprintln!("key id {}", key.key_id());
+        }
+        AuditCommand::VerifyExport {
+            file,
+            public_key: pinned,
+        } => {
+            let pinned = pinned.as_deref().map(public_key).transpose()?;
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(&file)
+                    .with_context(|| format!("opening {}", file.display()))?,
+            );
+            match export::verify_export(reader, pinned.as_ref()) {
+                Ok(check) => println!(
+                    "ok: {} events of tenant {} (positions {}..{}), signed by key {}",
+                    check.count,
+                    check.tenant,
+                    check.first_position.unwrap_or(0),
+                    check.last_position.unwrap_or(0),
+                    check.key_id
+                ),
+                Err(e) => {
+                    eprintln!("FAILED: {}: {e}", file.display());
+                    std::process::exit(1);
+                }
+            }
+        }
+        AuditCommand::Verify {
+            from,
+            public_key: given,
+            json,
+        } => {
+            let key = match given {
+                Some(hex) => public_key(&hex)?,
+                None => audit_key(&config).await?.public(),
+            };
+            let db = Database::open(&config).await?;
+            let report = verify::verify(&db.pool, &key, from).await;
+            db.close().await;
+            let report = report.context("reading the events and the seal")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if let Some(p) = &report.problem {
+                println!(
+                    "FAILED at position {}: {} ({}); {} events and {} checkpoints verified before it",
+                    p.position, p.kind, p.detail, report.events_checked, report.checkpoints_checked
+                );
+            } else {
+                println!(
+                    "ok: {} events verified from position {} through {}, {} signed checkpoints (key {})",
+                    report.events_checked,
+                    report.from,
+                    report.sealed_through,
+                    report.checkpoints_checked,
+                    key.key_id()
+                );
+            }
+            if !report.ok() {
+                std::process::exit(1);
+            }
+        }
+        AuditCommand::Export {
+            tenant,
+            from,
+            to,
+            output,
+        } => {
+            let parse = |raw: Option<String>| -> anyhow::Result<Option<export::Bound>> {
+                raw.map(|r| r.parse().map_err(anyhow::Error::msg))
+                    .transpose()
+            };
+            let selection = export::Selection {
+                tenant: tenant.as_str().to_owned(),
+                from: parse(from)?,
+                to: parse(to)?,
+            };
+            let key = audit_key(&config).await?;
+            let db = Database::open(&config).await?;
+            let mut out: Box<dyn Write> = match &output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let mut lines = Box::pin(export::export(db.pool.clone(), key, selection));
+            let mut count = 0u64;
+            while let Some(line) = lines.next().await {
+                let line = line.context("reading the events")?;
+                out.write_all(line.as_bytes())?;
+                out.write_all(b"\n")?;
+                count += 1;
+            }
+            out.flush()?;
+            drop(out);
+            db.close().await;
+            eprintln!("exported {} events", count.saturating_sub(1));
+        }
+    }
     Ok(())
 }
 

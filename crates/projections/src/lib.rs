@@ -7,6 +7,7 @@
 //! the read models at exactly one batch boundary. Each projection is leased
 //! to one process at a time; rebuilds build shadow tables and swap them in.
 
+pub mod audit;
 pub mod clock;
 pub mod positions;
 pub mod reactions;
@@ -62,6 +63,12 @@ pub trait Projection: Send + Sync + 'static {
 
     /// The tables of the `read` schema it owns, rebuilt together.
     fn tables(&self) -> &'static [&'static str];
+
+    /// Whether `rebuild` may recreate it from the log. The seal may not:
+    /// it records what the log was when sealed.
+    fn rebuildable(&self) -> bool {
+        true
+    }
 
     /// Applies a batch of events.
     async fn apply(

@@ -357,6 +357,20 @@ impl Worker {
             .set(position as f64);
         let requested: bool = row.get(2);
         let rebuild_position: Option<i64> = row.get(3);
+        if requested && !self.projection.rebuildable() {
+            tracing::warn!(
+                projection = self.name(),
+                "a rebuild was requested of a projection that is never rebuilt; ignoring it"
+            );
+            sqlx::query(
+                "UPDATE public.projection_checkpoints SET rebuild_requested = false, \
+                 rebuild_position = NULL, updated_at = now() WHERE name = $1",
+            )
+            .bind(self.name())
+            .execute(&mut self.conn)
+            .await?;
+            return Ok(());
+        }
         match (requested, rebuild_position, self.rebuild) {
             (true, None, _) => self.start_rebuild().await?,
             (true, Some(at), None) => {

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub _db: TestDb,
     pub _projectors: Projectors,
+    /// The data directory (generated keys), unless the settings name one.
+    pub data: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -37,7 +39,10 @@ impl TestApp {
         Self::spawn_config(db, map).await
     }
 
-    pub async fn spawn_config(db: TestDb, vars: HashMap<String, String>) -> Self {
+    pub async fn spawn_config(db: TestDb, mut vars: HashMap<String, String>) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        vars.entry("CHRONICLE_DATA_DIR".into())
+            .or_insert_with(|| data.path().display().to_string());
         let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
         let app = Application::build(&config, db.pool.clone()).await.unwrap();
         let addr = app.local_addr().unwrap();
@@ -52,6 +57,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             _db: db,
             _projectors: projectors,
+            data,
         }
     }
 
@@ -64,10 +70,15 @@ impl TestApp {
         vars: &[(&str, &str)],
     ) -> Self {
         let db = TestDb::new().await;
+        let data = tempfile::tempdir().unwrap();
         let mut map: HashMap<String, String> = HashMap::from([
             ("CHRONICLE_LISTEN".into(), "127.0.0.1:0".into()),
             ("CHRONICLE_JWT_SECRET".into(), SECRET.into()),
             ("CHRONICLE_DELIVERY_BACKOFF_SECS".into(), "1".into()),
+            (
+                "CHRONICLE_DATA_DIR".into(),
+                data.path().display().to_string(),
+            ),
         ]);
         for (k, v) in vars {
             map.insert(k.to_string(), v.to_string());
@@ -85,7 +96,11 @@ impl TestApp {
         workers.clock = clock.clone();
         let projectors = Projectors::start_with(
             &db.pool,
-            every_projection(store, clock),
+            every_projection(
+                store,
+                clock,
+                chronicle_api::auth::resolve_audit_key(&config).unwrap(),
+            ),
             chronicle_projections::runtime::Options {
                 poll_interval: std::time::Duration::from_millis(200),
                 ..Default::default()
@@ -97,6 +112,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             _db: db,
             _projectors: projectors,
+            data,
         }
     }
 

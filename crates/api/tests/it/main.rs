@@ -2,6 +2,7 @@
 
 mod approval_queries;
 mod approvals;
+mod audit;
 mod auth;
 mod contract_queries;
 mod contracts;
