@@ -418,6 +418,7 @@ fn build() -> Value {
     add_admin(&mut paths);
     add_experts(&mut paths);
     add_notifications(&mut paths, &mut gen);
+    add_audit(&mut paths);
 
     let mut schemas = Map::new();
     for (name, schema) in gen.take_definitions() {
@@ -1001,6 +1002,130 @@ fn add_admin(paths: &mut Map<String, Value>) {
                     ("resumed", boolean()),
                 ])) }),
                 &[401, 403, 404, 429, 503],
+            ),
+        }}),
+    );
+}
+
+/// `/api/v1/audit/*` and `/api/v1/events/export`.
+fn add_audit(paths: &mut Map<String, Value>) {
+    let hex64 = json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" });
+    let problem = nullable(object(&[
+        ("position", count()),
+        (
+            "kind",
+            json!({ "type": "string", "enum": ["modified", "deleted", "inserted", "chain", "signature"] }),
+        ),
+        ("detail", string()),
+    ]));
+    paths.insert(
+        "/api/v1/audit/verify".into(),
+        json!({ "get": {
+            "tags": ["Audit"],
+            "operationId": "audit.verify",
+            "summary": "Verify the event log against its seal",
+            "description": "Who: auditor (and admin). Recomputes every event's digest and the \
+                chain from the signed checkpoint at or before `from` and compares them with the \
+                seal; `ok` false names the first position where they part (`modified`, \
+                `deleted`, `inserted`, `chain`, `signature`). Reads the whole log from there: \
+                pass `from` to verify what is new since a checkpoint you hold.",
+            "parameters": [
+                header_ref("XRequestId"),
+                {
+                    "name": "from", "in": "query",
+                    "description": "Start at the signed checkpoint at or before this position",
+                    "schema": { "type": "integer", "minimum": 0 },
+                },
+            ],
+            "responses": with_errors(
+                json!({ "200": json_response("The verification", object(&[
+                    ("ok", boolean()),
+                    ("key_id", string()),
+                    ("from", count()),
+                    ("sealed_through", count()),
+                    ("events_checked", count()),
+                    ("checkpoints_checked", count()),
+                    ("problem", problem),
+                ])) }),
+                &[400, 401, 403, 429, 503],
+            ),
+        }}),
+    );
+    let checkpoint = object(&[
+        ("position", count()),
+        ("events", count()),
+        ("chain", hex64.clone()),
+        ("sealed_at", date_time()),
+        ("sealed_at_us", json!({ "type": "integer" })),
+        ("key_id", string()),
+        (
+            "signature",
+            json!({ "type": "string", "pattern": "^[0-9a-f]{128}$" }),
+        ),
+    ]);
+    paths.insert(
+        "/api/v1/audit/checkpoints".into(),
+        json!({ "get": {
+            "tags": ["Audit"],
+            "operationId": "audit.checkpoints",
+            "summary": "The seal's signed checkpoints, with the public key",
+            "description": "Who: auditor (and admin). Keep them outside the system: each \
+                signature (Ed25519, `public_key`) covers \
+                `chronicle-seal-v1|<position>|<events>|<chain hex>|<sealed_at_us>`.",
+            "parameters": [
+                header_ref("XRequestId"),
+                {
+                    "name": "after", "in": "query",
+                    "description": "Checkpoints after this position",
+                    "schema": { "type": "integer", "minimum": 0 },
+                },
+                {
+                    "name": "limit", "in": "query",
+                    "description": "At most this many (1 to 1000, default 100)",
+                    "schema": { "type": "integer", "minimum": 1, "maximum": 1000 },
+                },
+            ],
+            "responses": with_errors(
+                json!({ "200": json_response("A page of checkpoints", object(&[
+                    ("public_key", hex64),
+                    ("key_id", string()),
+                    ("signed_message", string()),
+                    ("items", array(checkpoint)),
+                    ("next_after", count()),
+                ])) }),
+                &[400, 401, 403, 429, 503],
+            ),
+        }}),
+    );
+    let bound = |name: &str, description: &str| {
+        json!({
+            "name": name, "in": "query", "description": description,
+            "schema": { "type": "string", "pattern": "^([0-9]+|[0-9]{4}-[0-9]{2}-[0-9]{2}T.+)$" },
+        })
+    };
+    paths.insert(
+        "/api/v1/events/export".into(),
+        json!({ "get": {
+            "tags": ["Audit"],
+            "operationId": "events.export",
+            "summary": "Export the tenant's events as self-verifying NDJSON",
+            "description": "Who: auditor (and admin). One `{\"event\": {...}}` line per event \
+                in global order (with its sealed digest), then one `{\"manifest\": {...}}` line: \
+                count, first and last position, the SHA-256 chain of the event lines, the seal's \
+                chain at the last position, the public key and an Ed25519 signature. \
+                `chronicle audit verify-export FILE` checks it.",
+            "parameters": [
+                header_ref("XRequestId"),
+                bound("from", "From this position or RFC 3339 time (inclusive)"),
+                bound("to", "Up to this position or RFC 3339 time (inclusive)"),
+            ],
+            "responses": with_errors(
+                json!({ "200": {
+                    "description": "The export, streamed",
+                    "headers": { "X-Request-Id": { "$ref": "#/components/headers/XRequestId" } },
+                    "content": { "application/x-ndjson": { "schema": { "type": "string" } } },
+                } }),
+                &[400, 401, 403, 429, 503],
             ),
         }}),
     );
