@@ -38,3 +38,32 @@ COMMENT ON COLUMN public.audit_checkpoints.chain IS 'The seal''s chain at that p
 COMMENT ON COLUMN public.audit_checkpoints.sealed_at IS 'When the checkpoint was written.';
 COMMENT ON COLUMN public.audit_checkpoints.key_id IS 'The signing key: the first 16 hex characters of the SHA-256 of its public key.';
 COMMENT ON COLUMN public.audit_checkpoints.signature IS 'Ed25519 signature of "chronicle-seal-v1|<position>|<events>|<chain hex>|<sealed_at in microseconds since the epoch>".';
+
+-- Erasure by crypto-shredding: the data keys of personal data.
+--
+-- Personal fields of events are stored encrypted (AES-256-GCM) with a key
+-- of their subject (a person, or the lead or contract whose contact they
+-- are). Erasing a subject sets its keys to NULL: the events keep their
+-- ciphertext (and the seal still verifies), and every reader sees the
+-- fields as erased.
+
+CREATE TABLE public.subject_keys (
+    key_id      uuid        NOT NULL,
+    tenant_id   text        NOT NULL,
+    subject_id  uuid        NOT NULL,
+    key         bytea,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    erased_at   timestamptz,
+    CONSTRAINT subject_keys_pkey PRIMARY KEY (key_id),
+    CONSTRAINT subject_keys_erased CHECK ((key IS NULL) = (erased_at IS NOT NULL))
+);
+CREATE INDEX subject_keys_live ON public.subject_keys (tenant_id, subject_id, created_at DESC) WHERE key IS NOT NULL;
+CREATE INDEX subject_keys_by_subject ON public.subject_keys (tenant_id, subject_id);
+
+COMMENT ON TABLE public.subject_keys IS 'Data keys of personal data, one or more per subject; destroyed (NULL) when the subject is erased.';
+COMMENT ON COLUMN public.subject_keys.key_id IS 'Named in each encrypted field of the events.';
+COMMENT ON COLUMN public.subject_keys.tenant_id IS 'Owning tenant.';
+COMMENT ON COLUMN public.subject_keys.subject_id IS 'The person, or the lead or contract whose contact they are.';
+COMMENT ON COLUMN public.subject_keys.key IS 'The AES-256 key; NULL once destroyed.';
+COMMENT ON COLUMN public.subject_keys.created_at IS 'When the key was made.';
+COMMENT ON COLUMN public.subject_keys.erased_at IS 'When it was destroyed (the subject was erased).';

@@ -10,11 +10,11 @@
 
 use std::sync::Arc;
 
-use chronicle_domain::event::{decode, encode, DecodeError};
+use chronicle_domain::event::{decode, encode, erased_placeholder, DecodeError, DomainEvent};
 use chronicle_domain::Aggregate;
 use chronicle_store::{
-    Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError,
-    StreamId, StreamRef, TenantId, TypeName,
+    Direction, EventStore, ExpectedVersion, Metadata, NewEvent, Personal, PersonalField,
+    RecordedEvent, StoreError, StreamId, StreamRef, TenantId, TypeName,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -356,6 +356,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                         schema_version: encoded.schema_version,
                         data: encoded.data,
                         metadata: metadata.clone(),
+                        personal: personal(event, stream),
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
@@ -393,6 +394,29 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             }
         }
     }
+}
+
+/// Where `event`'s personal data is, whose it is (its own subject, or the
+/// stream's entity), and what stands in for it once erased.
+fn personal<E: DomainEvent>(event: &E, stream: &StreamId) -> Option<Personal> {
+    let pointers = event.personal_pointers();
+    if pointers.is_empty() {
+        return None;
+    }
+    let subject = event.personal_subject().unwrap_or_else(|| {
+        Uuid::parse_str(stream.as_str())
+            .unwrap_or_else(|_| Uuid::new_v5(&Uuid::NAMESPACE_URL, stream.as_str().as_bytes()))
+    });
+    Some(Personal {
+        subject,
+        fields: pointers
+            .into_iter()
+            .map(|pointer| PersonalField {
+                erased: erased_placeholder(&pointer),
+                pointer,
+            })
+            .collect(),
+    })
 }
 
 /// Decodes a stored event into the aggregate's event type, upcasting older

@@ -53,6 +53,36 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + std::fmt::Debug {
     fn personal_fields(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// The personal fields of this very event, as JSON pointers: by default
+    /// [`DomainEvent::personal_fields`]; an event whose personal data sits
+    /// at positions that depend on the instance (the people among a list of
+    /// parties) names them here.
+    fn personal_pointers(&self) -> Vec<String> {
+        self.personal_fields()
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect()
+    }
+
+    /// Whose personal data the event holds: `None` for the entity of its
+    /// stream (a user, a lead's contact, a contract's people), or the id of
+    /// the person it names (a ticket's customer).
+    fn personal_subject(&self) -> Option<uuid::Uuid> {
+        None
+    }
+}
+
+/// What a personal field reads as once its subject is erased: an address
+/// that is one for emails (so the value still parses), `"[erased]"` for the
+/// rest.
+pub fn erased_placeholder(pointer: &str) -> Value {
+    let field = pointer.rsplit('/').next().unwrap_or(pointer);
+    if field.contains("email") {
+        Value::String("erased@erased.invalid".to_owned())
+    } else {
+        Value::String("[erased]".to_owned())
+    }
 }
 
 /// Why stored event data could not be turned into a domain event.

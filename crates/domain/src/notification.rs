@@ -203,6 +203,12 @@ impl DomainEvent for NotificationEvent {
             Self::PreferencesSet(_) => &["/preferences/email"],
         }
     }
+
+    fn personal_subject(&self) -> Option<Uuid> {
+        match self {
+            Self::PreferencesSet(e) => Some(e.user_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -408,6 +408,13 @@ impl DomainEvent for TicketEvent {
             _ => &[],
         }
     }
+    fn personal_subject(&self) -> Option<Uuid> {
+        match self {
+            // The contact is the customer's.
+            Self::Opened(e) => Some(e.customer_id),
+            _ => None,
+        }
+    }
 }
 
 impl TicketEvent {

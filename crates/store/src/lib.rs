@@ -16,6 +16,7 @@
 //!   position order and never skip an event that commits late
 //!   (`docs/adr/0001-gap-free-global-order.md`).
 
+pub mod crypto;
 pub mod embedded;
 pub mod memory;
 pub mod postgres;
@@ -72,6 +73,15 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The global position of the event with this id, if it is stored.
     async fn event_position(&self, event_id: uuid::Uuid) -> Result<Option<u64>, StoreError>;
+
+    /// Destroys every data key of `subject` in `tenant`: its personal data
+    /// in stored events reads as erased from then on. Returns how many keys
+    /// were destroyed (0 when none was left).
+    async fn erase_subject(
+        &self,
+        tenant: &TenantId,
+        subject: uuid::Uuid,
+    ) -> Result<u64, StoreError>;
 
     /// A source of wake-ups when new events may be available.
     fn wake_ups(&self) -> tokio::sync::watch::Receiver<u64>;

@@ -10,10 +10,11 @@ use serde_json::value::RawValue;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::crypto::{self, DataKey};
 use crate::types::prepare;
 use crate::{
     AppendResult, Direction, EventStore, ExpectedVersion, NewEvent, ReadBatch, RecordedEvent,
-    StoreError, StreamId, StreamRef,
+    StoreError, StreamId, StreamRef, TenantId,
 };
 
 /// An event store held in memory. Cheap to clone; clones share the events.
@@ -31,6 +32,47 @@ struct Inner {
     streams: HashMap<String, Vec<usize>>,
     /// Event id → index into `events`.
     ids: HashMap<Uuid, usize>,
+    /// Data keys by id; `None` once destroyed.
+    keys: HashMap<Uuid, (String, Option<DataKey>)>,
+}
+
+impl Inner {
+    /// A live key of `subject` in `tenant`, made now if it has none.
+    fn data_key(&mut self, tenant: &str, subject: Uuid) -> DataKey {
+        let live = self.keys.values().find_map(|(t, k)| {
+            k.as_ref()
+                .filter(|k| t == tenant && k.subject == subject)
+                .cloned()
+        });
+        live.unwrap_or_else(|| {
+            let key = DataKey::generate(subject);
+            self.keys
+                .insert(key.id, (tenant.to_owned(), Some(key.clone())));
+            key
+        })
+    }
+
+    /// `event` as a reader sees it: personal fields decrypted, or their
+    /// placeholders once erased.
+    fn revealed(&self, event: &RecordedEvent) -> RecordedEvent {
+        let mut out = event.clone();
+        if !crypto::may_hold_envelopes(event.data.get()) {
+            return out;
+        }
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(event.data.get()) else {
+            return out;
+        };
+        let live: HashMap<Uuid, DataKey> = self
+            .keys
+            .iter()
+            .filter_map(|(id, (_, k))| k.clone().map(|k| (*id, k)))
+            .collect();
+        out.personal = crypto::reveal(&mut value, &live);
+        if let Ok(raw) = RawValue::from_string(value.to_string()) {
+            out.data = raw;
+        }
+        out
+    }
 }
 
 impl Default for MemoryEventStore {
@@ -94,6 +136,23 @@ impl EventStore for MemoryEventStore {
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<AppendResult, StoreError> {
+        let encrypted;
+        let events = if events.iter().any(|e| e.personal.is_some()) {
+            let mut inner = self.lock();
+            encrypted = events
+                .iter()
+                .map(|e| match &e.personal {
+                    Some(p) => {
+                        let key = inner.data_key(stream.tenant.as_str(), p.subject);
+                        crypto::encrypt(e, &key)
+                    }
+                    None => Ok(e.clone()),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            &encrypted[..]
+        } else {
+            events
+        };
         let prepared = prepare(events)?;
         // Parse outside the lock.
         let mut data = Vec::with_capacity(prepared.len());
@@ -155,6 +214,7 @@ impl EventStore for MemoryEventStore {
                 recorded_at: now,
                 data,
                 metadata: event.metadata.clone(),
+                personal: Vec::new(),
             }));
             inner
                 .streams
@@ -184,7 +244,7 @@ impl EventStore for MemoryEventStore {
         let Some(indexes) = inner.streams.get(stream.as_str()) else {
             return Ok(Vec::new());
         };
-        let pick = |&i: &usize| (*inner.events[i]).clone();
+        let pick = |&i: &usize| inner.revealed(&inner.events[i]);
         Ok(match direction {
             Direction::Forward => indexes
                 .iter()
@@ -216,7 +276,7 @@ impl EventStore for MemoryEventStore {
         let events = inner.events[start..]
             .iter()
             .take(limit)
-            .map(|e| (**e).clone())
+            .map(|e| inner.revealed(e))
             .collect();
         Ok(ReadBatch {
             events,
@@ -231,6 +291,18 @@ impl EventStore for MemoryEventStore {
     async fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError> {
         let inner = self.lock();
         Ok(inner.ids.get(&event_id).map(|&i| inner.events[i].position))
+    }
+
+    async fn erase_subject(&self, tenant: &TenantId, subject: Uuid) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut erased = 0;
+        for (t, key) in inner.keys.values_mut() {
+            if t == tenant.as_str() && key.as_ref().is_some_and(|k| k.subject == subject) {
+                *key = None;
+                erased += 1;
+            }
+        }
+        Ok(erased)
     }
 
     fn wake_ups(&self) -> watch::Receiver<u64> {

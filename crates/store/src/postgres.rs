@@ -12,13 +12,16 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use serde_json::value::RawValue;
+use serde_json::Value;
 use sqlx::postgres::{PgListener, PgPool, PgRow};
 use sqlx::types::Json;
 use sqlx::Row;
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
+use crate::crypto::{self, DataKey};
 use crate::types::{prepare, Prepared};
+use crate::TenantId;
 use crate::{
     AppendResult, Direction, EventStore, ExpectedVersion, Metadata, NewEvent, ReadBatch,
     RecordedEvent, StoreError, StreamId, StreamRef,
@@ -193,6 +196,141 @@ impl PgEventStore {
         &self.pool
     }
 
+    /// A live data key of `subject`, made now if it has none.
+    async fn data_key(&self, tenant: &str, subject: Uuid) -> Result<DataKey, StoreError> {
+        let made = DataKey::generate(subject);
+        let row = sqlx::query(
+            "WITH live AS (SELECT key_id, key FROM subject_keys \
+                            WHERE tenant_id = $1 AND subject_id = $2 AND key IS NOT NULL \
+                            ORDER BY created_at DESC LIMIT 1), \
+                  made AS (INSERT INTO subject_keys (key_id, tenant_id, subject_id, key) \
+                           SELECT $3, $1, $2, $4 WHERE NOT EXISTS (SELECT 1 FROM live) \
+                           RETURNING key_id, key) \
+             SELECT key_id, key FROM live UNION ALL SELECT key_id, key FROM made",
+        )
+        .bind(tenant)
+        .bind(subject)
+        .bind(made.id)
+        .bind(made.key.as_slice())
+        .fetch_one(&self.pool)
+        .await?;
+        let key: Vec<u8> = row.try_get(1)?;
+        Ok(DataKey {
+            id: row.try_get(0)?,
+            subject,
+            key: key.try_into().map_err(|_| StoreError::Corrupt {
+                position: 0,
+                reason: format!("a data key of subject {subject} is not 32 bytes"),
+            })?,
+        })
+    }
+
+    /// `events` with their personal fields encrypted under their subjects'
+    /// keys.
+    async fn encrypt(
+        &self,
+        tenant: &str,
+        events: &[NewEvent],
+    ) -> Result<Vec<NewEvent>, StoreError> {
+        let mut keys: std::collections::HashMap<Uuid, DataKey> = Default::default();
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            let Some(personal) = &event.personal else {
+                out.push(event.clone());
+                continue;
+            };
+            if !keys.contains_key(&personal.subject) {
+                let key = self.data_key(tenant, personal.subject).await?;
+                keys.insert(personal.subject, key);
+            }
+            out.push(crypto::encrypt(event, &keys[&personal.subject])?);
+        }
+        Ok(out)
+    }
+
+    /// The live keys among `ids` (destroyed and unknown ones are absent).
+    async fn live_keys(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, DataKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_id, subject_id, key FROM subject_keys \
+              WHERE key_id = ANY($1) AND key IS NOT NULL",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut keys = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let key: Vec<u8> = row.try_get(2)?;
+            let Ok(key) = <[u8; 32]>::try_from(key) else {
+                continue;
+            };
+            let id: Uuid = row.try_get(0)?;
+            keys.insert(
+                id,
+                DataKey {
+                    id,
+                    subject: row.try_get(1)?,
+                    key,
+                },
+            );
+        }
+        Ok(keys)
+    }
+
+    /// Decrypts the personal fields of `values` (stored event data) in
+    /// place, or puts their placeholders where the key is gone; returns,
+    /// per value, the subjects whose data it reveals.
+    pub async fn reveal_values(&self, values: &mut [Value]) -> Result<Vec<Vec<Uuid>>, StoreError> {
+        let mut ids = Vec::new();
+        for v in values.iter() {
+            crypto::key_ids(v, &mut ids);
+        }
+        if ids.is_empty() {
+            return Ok(vec![Vec::new(); values.len()]);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let keys = self.live_keys(&ids).await?;
+        Ok(values
+            .iter_mut()
+            .map(|v| crypto::reveal(v, &keys))
+            .collect())
+    }
+
+    /// Decrypts the personal fields of read events (see
+    /// [`PgEventStore::reveal_values`]).
+    async fn reveal(&self, events: &mut [RecordedEvent]) -> Result<(), StoreError> {
+        let mut at = Vec::new();
+        let mut values = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if crypto::may_hold_envelopes(e.data.get()) {
+                let value: Value =
+                    serde_json::from_str(e.data.get()).map_err(|err| StoreError::Corrupt {
+                        position: e.position,
+                        reason: err.to_string(),
+                    })?;
+                at.push(i);
+                values.push(value);
+            }
+        }
+        if at.is_empty() {
+            return Ok(());
+        }
+        let subjects = self.reveal_values(&mut values).await?;
+        for ((i, value), subjects) in at.into_iter().zip(values).zip(subjects) {
+            let e = &mut events[i];
+            e.data =
+                RawValue::from_string(value.to_string()).map_err(|err| StoreError::Corrupt {
+                    position: e.position,
+                    reason: err.to_string(),
+                })?;
+            e.personal = subjects;
+        }
+        Ok(())
+    }
+
     /// Every event of the streams `ids` at or before global position
     /// `until`, by stream and version: how a reader of the log saw those
     /// streams when it reached `until`. For readers that fold many streams
@@ -213,7 +351,10 @@ impl PgEventStore {
         .bind(i64::try_from(until).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(decode_event).collect()
+        let mut events: Vec<RecordedEvent> =
+            rows.iter().map(decode_event).collect::<Result<_, _>>()?;
+        self.reveal(&mut events).await?;
+        Ok(events)
     }
 
     fn known(&self) -> std::sync::MutexGuard<'_, KnownVersions> {
@@ -535,6 +676,7 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         recorded_at: row.try_get(8)?,
         data: data.0,
         metadata: metadata.0,
+        personal: Vec::new(),
     })
 }
 
@@ -546,6 +688,13 @@ impl EventStore for PgEventStore {
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<AppendResult, StoreError> {
+        let encrypted;
+        let events = if events.iter().any(|e| e.personal.is_some()) {
+            encrypted = self.encrypt(stream.tenant.as_str(), events).await?;
+            &encrypted[..]
+        } else {
+            events
+        };
         let prepared = prepare(events)?;
         let mut attempt = 0;
         loop {
@@ -590,7 +739,9 @@ impl EventStore for PgEventStore {
             .bind(limit.min(i64::MAX as usize) as i64)
             .fetch_all(&self.pool)
             .await?;
-        let events: Vec<RecordedEvent> = rows.iter().map(decode_event).collect::<Result<_, _>>()?;
+        let mut events: Vec<RecordedEvent> =
+            rows.iter().map(decode_event).collect::<Result<_, _>>()?;
+        self.reveal(&mut events).await?;
         if let Some(latest) = events.iter().max_by_key(|e| e.stream_version) {
             self.known().saw(
                 &latest.stream_id,
@@ -613,6 +764,55 @@ impl EventStore for PgEventStore {
     }
 
     async fn read_batch(&self, after: u64, limit: usize) -> Result<ReadBatch, StoreError> {
+        let mut batch = self.read_batch_stored(after, limit).await?;
+        self.reveal(&mut batch.events).await?;
+        Ok(batch)
+    }
+
+    async fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM events WHERE event_id = $1")
+                .bind(event_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(position.map(|p| p as u64))
+    }
+
+    async fn erase_subject(&self, tenant: &TenantId, subject: Uuid) -> Result<u64, StoreError> {
+        let erased = sqlx::query(
+            "UPDATE subject_keys SET key = NULL, erased_at = now() \
+              WHERE tenant_id = $1 AND subject_id = $2 AND key IS NOT NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(subject)
+        .execute(&self.pool)
+        .await?;
+        Ok(erased.rows_affected())
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(head.unwrap_or(0) as u64)
+    }
+
+    fn wake_ups(&self) -> watch::Receiver<u64> {
+        self.shared.listener_started.call_once(|| {
+            let pool = self.pool.clone();
+            let shared = Arc::downgrade(&self.shared);
+            tokio::spawn(async move {
+                listen(pool, shared).await;
+            });
+        });
+        self.shared.wake.subscribe()
+    }
+}
+
+impl PgEventStore {
+    /// [`EventStore::read_batch`] with the data as stored (personal fields
+    /// still encrypted).
+    async fn read_batch_stored(&self, after: u64, limit: usize) -> Result<ReadBatch, StoreError> {
         let mut events = Vec::new();
         let mut cursor = after;
         // A few rounds at most: each round either returns, or proves a gap to
@@ -675,33 +875,6 @@ impl EventStore for PgEventStore {
             events,
             blocked: false,
         })
-    }
-
-    async fn head_position(&self) -> Result<u64, StoreError> {
-        let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(head.unwrap_or(0) as u64)
-    }
-
-    async fn event_position(&self, event_id: Uuid) -> Result<Option<u64>, StoreError> {
-        let position: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM events WHERE event_id = $1")
-                .bind(event_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(position.map(|p| p as u64))
-    }
-
-    fn wake_ups(&self) -> watch::Receiver<u64> {
-        self.shared.listener_started.call_once(|| {
-            let pool = self.pool.clone();
-            let shared = Arc::downgrade(&self.shared);
-            tokio::spawn(async move {
-                listen(pool, shared).await;
-            });
-        });
-        self.shared.wake.subscribe()
     }
 }
 

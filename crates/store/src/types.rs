@@ -163,6 +163,26 @@ pub struct NewEvent {
     pub schema_version: u16,
     pub data: Value,
     pub metadata: Metadata,
+    /// Personal fields of `data`, stored encrypted with the subject's key
+    /// (see [`crate::crypto`]).
+    pub personal: Option<Personal>,
+}
+
+/// The personal data in an event: whose it is, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Personal {
+    /// The person, or the record whose contact the person is (a lead, a
+    /// contract): what `POST /api/v1/subjects/{id}/erase` names.
+    pub subject: Uuid,
+    pub fields: Vec<PersonalField>,
+}
+
+/// One personal field: a JSON pointer into the data, and what stands in
+/// for it once its subject is erased.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonalField {
+    pub pointer: String,
+    pub erased: Value,
 }
 
 /// What an append did.
@@ -196,9 +216,13 @@ pub struct RecordedEvent {
     pub event_type: String,
     pub schema_version: u16,
     pub recorded_at: DateTime<Utc>,
-    /// The event data as stored (unparsed JSON text).
+    /// The event data as stored (unparsed JSON text), with personal fields
+    /// decrypted, or their placeholders once their subject is erased.
     pub data: Box<RawValue>,
     pub metadata: Metadata,
+    /// The subjects whose personal data `data` reveals (decrypted).
+    #[serde(skip)]
+    pub personal: Vec<Uuid>,
 }
 
 impl RecordedEvent {

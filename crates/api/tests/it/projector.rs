@@ -64,6 +64,7 @@ fn new_event(event_type: &str, data: Value) -> NewEvent {
         schema_version: 1,
         data,
         metadata: Metadata::default(),
+        personal: None,
     }
 }
 

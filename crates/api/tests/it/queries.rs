@@ -199,6 +199,7 @@ async fn a_position_the_read_models_cannot_reach_is_a_503_and_one_past_the_log_a
             schema_version: 1,
             data: json!({ "not": "a comment" }),
             metadata: Default::default(),
+            personal: None,
         }],
     )
     .await

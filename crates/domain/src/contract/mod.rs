@@ -458,6 +458,28 @@ impl DomainEvent for ContractEvent {
             _ => &[],
         }
     }
+
+    fn personal_pointers(&self) -> Vec<String> {
+        match self {
+            // The names of the parties that are people, and the contact.
+            Self::Drafted(e) => e
+                .parties
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.kind == PartyKind::Person)
+                .map(|(i, _)| format!("/parties/{i}/name"))
+                .chain([
+                    "/counterparty/contact/name".to_owned(),
+                    "/counterparty/contact/email".to_owned(),
+                ])
+                .collect(),
+            other => other
+                .personal_fields()
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

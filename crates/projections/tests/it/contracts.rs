@@ -305,6 +305,7 @@ async fn a_contract_drafted_under_schema_v1_is_upcast() {
         schema_version: 1,
         data: spec.example,
         metadata: Metadata::default(),
+        personal: None,
     };
     env.store
         .append(&stream, ExpectedVersion::NoStream, &[event])

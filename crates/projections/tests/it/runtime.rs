@@ -117,6 +117,7 @@ async fn append_poison(env: &Env) -> u64 {
         schema_version: 1,
         data: json!({ "not": "a comment" }),
         metadata: Metadata::default(),
+        personal: None,
     };
     env.store
         .append(&stream, ExpectedVersion::NoStream, &[event])

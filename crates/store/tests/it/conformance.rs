@@ -32,6 +32,7 @@ pub fn event(data: Value) -> NewEvent {
             request_id: Some("req-1".into()),
             source: Some("test".into()),
         },
+        personal: None,
     }
 }
 
@@ -447,6 +448,75 @@ pub async fn events_are_found_by_id<S: EventStore>(store: Arc<S>) {
         );
     }
     assert_eq!(store.event_position(Uuid::now_v7()).await.unwrap(), None);
+}
+
+pub async fn personal_data_reads_back_until_its_subject_is_erased<S: EventStore>(store: Arc<S>) {
+    use chronicle_store::{Personal, PersonalField};
+    let subject = Uuid::now_v7();
+    let other = Uuid::now_v7();
+    let personal = |subject: Uuid| {
+        Some(Personal {
+            subject,
+            fields: vec![
+                PersonalField {
+                    pointer: "/contact/name".into(),
+                    erased: json!("[erased]"),
+                },
+                PersonalField {
+                    pointer: "/contact/email".into(),
+                    erased: json!("erased@erased.invalid"),
+                },
+            ],
+        })
+    };
+    let mut mine =
+        event(json!({ "contact": { "name": "Ann Example", "email": "ann@example.com" }, "n": 1 }));
+    mine.personal = personal(subject);
+    let mut theirs =
+        event(json!({ "contact": { "name": "Bob Other", "email": "bob@example.com" }, "n": 2 }));
+    theirs.personal = personal(other);
+    let s = stream("personal");
+    store
+        .append(&s, ExpectedVersion::NoStream, &[mine, theirs])
+        .await
+        .unwrap();
+    let read = store
+        .read_stream(&s.id, 1, Direction::Forward, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        read[0].data_value().unwrap()["contact"]["name"],
+        "Ann Example"
+    );
+    assert_eq!(read[0].personal, [subject]);
+    assert_eq!(
+        read[1].data_value().unwrap()["contact"]["email"],
+        "bob@example.com"
+    );
+
+    // Another tenant cannot erase it; its own tenant can, once.
+    let elsewhere = TenantId::parse("other").unwrap();
+    assert_eq!(store.erase_subject(&elsewhere, subject).await.unwrap(), 0);
+    assert_eq!(store.erase_subject(&s.tenant, subject).await.unwrap(), 1);
+    assert_eq!(store.erase_subject(&s.tenant, subject).await.unwrap(), 0);
+    let read = store
+        .read_stream(&s.id, 1, Direction::Forward, 10)
+        .await
+        .unwrap();
+    let erased = read[0].data_value().unwrap();
+    assert_eq!(
+        erased["contact"],
+        json!({ "name": "[erased]", "email": "erased@erased.invalid" })
+    );
+    assert_eq!(erased["n"], 1, "the rest of the event is as it was");
+    assert!(read[0].personal.is_empty());
+    assert_eq!(
+        read[1].data_value().unwrap()["contact"]["name"],
+        "Bob Other"
+    );
+    let all = all_events(&*store).await;
+    assert_eq!(all[0].data_value().unwrap()["contact"]["name"], "[erased]");
+    assert_eq!(all[1].data_value().unwrap()["contact"]["name"], "Bob Other");
 }
 
 pub async fn absent_stream<S: EventStore>(store: Arc<S>) {

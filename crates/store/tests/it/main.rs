@@ -47,4 +47,5 @@ conformance_suite!(
     bad_input_is_refused_and_writes_nothing,
     any_expected_version_under_contention,
     events_are_found_by_id,
+    personal_data_reads_back_until_its_subject_is_erased,
 );

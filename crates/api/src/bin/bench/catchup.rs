@@ -194,6 +194,7 @@ async fn load(store: &PgEventStore, target: u64) -> anyhow::Result<u64> {
                                     schema_version: *version,
                                     data: freshen(example.clone(), &mut ids),
                                     metadata: metadata(),
+                                    personal: None,
                                 })
                             })
                             .collect::<anyhow::Result<_>>()?;

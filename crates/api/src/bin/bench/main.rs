@@ -162,6 +162,7 @@ fn new_event(i: u64) -> NewEvent {
         schema_version: 1,
         data: payload(i),
         metadata: metadata(),
+        personal: None,
     }
 }
 

@@ -89,6 +89,7 @@ async fn open_tickets(
                         schema_version: 1,
                         data: opened(at, priority),
                         metadata: metadata(),
+                        personal: None,
                     };
                     store
                         .append(&stream, ExpectedVersion::NoStream, &[event])
@@ -123,6 +124,7 @@ async fn fast_policy(store: &PgEventStore, tenant: &str) -> anyhow::Result<()> {
             "at": Utc::now(),
         }),
         metadata: metadata(),
+        personal: None,
     };
     store
         .append(&stream, ExpectedVersion::NoStream, &[event])
