@@ -438,7 +438,7 @@ async fn history_of(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_any(&[Role::Auditor, Role::Manager])?;
     let id = entity_id(&id)?;
-    history::of_stream(&state, &principal.tenant, id, "approval", page).await
+    history::of_stream(&state, &principal, id, "approval", page).await
 }
 
 /// A subject is sent for approval under `approval_id`: an approval of that

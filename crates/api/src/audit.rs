@@ -17,10 +17,14 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chronicle_projections::audit::export::{self, Bound, Selection};
 use chronicle_projections::audit::{hex, verify};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::Row as _;
+use uuid::Uuid;
 
 use crate::auth::{Principal, Role};
 use crate::command_http::ApiQuery;
@@ -150,18 +154,42 @@ async fn export_events(
         to: bound("to", q.to)?,
     };
     tracing::info!(by = %principal.user, tenant = %selection.tenant, "events exported");
-    let lines = export::export(state.pool.clone(), state.audit_key.clone(), selection).map(
-        |line| match line {
-            Ok(mut line) => {
-                line.push('\n');
-                Ok(line)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the export stopped");
-                Err(std::io::Error::other(e))
-            }
-        },
-    );
+    let revealed: Arc<Mutex<BTreeSet<Uuid>>> = Arc::default();
+    let lines = export::export(
+        state.store.clone(),
+        state.audit_key.clone(),
+        selection,
+        revealed.clone(),
+    )
+    .map(|line| match line {
+        Ok(mut line) => {
+            line.push('\n');
+            Ok(line)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the export stopped");
+            Err(std::io::Error::other(e))
+        }
+    });
+    // Once the export is out, record the personal data it revealed.
+    let record = futures::stream::once(async move {
+        let subjects: Vec<Uuid> = revealed
+            .lock()
+            .map(|r| r.iter().copied().collect())
+            .unwrap_or_default();
+        if let Err(e) = crate::privacy::record_read(
+            &state,
+            &principal,
+            "GET /api/v1/events/export".into(),
+            subjects,
+        )
+        .await
+        {
+            tracing::error!(error = ?e, "could not record an auditor's read of personal data");
+        }
+        Ok::<String, std::io::Error>(String::new())
+    });
+    let lines = lines.chain(record);
     let mut response = Body::from_stream(lines).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -122,6 +122,22 @@ impl Principal {
 
     /// Ok when the caller holds one of `roles` or is an admin; otherwise 403
     /// naming the roles that would do.
+    /// Refuses callers whose only role is `auditor`: auditors read
+    /// history, past states, the event feed, exports and the seal's
+    /// verification, not the read models.
+    pub fn refuse_auditors_only(&self) -> Result<(), ApiError> {
+        if !self.roles.is_empty() && self.roles.iter().all(|r| *r == Role::Auditor) {
+            return Err(ApiError::Forbidden {
+                code: "auth.forbidden",
+                message: "auditors read history (/{id}/history), past states (?as_of=, \
+                          ?at_version=), the event feed, exports and verification, not the \
+                          read models"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
         if self.roles.contains(&Role::Admin) || roles.iter().any(|r| self.has(*r)) {
             return Ok(());

@@ -79,6 +79,7 @@ async fn feed(
     }
     let mut next_after = after;
     let mut items = Vec::with_capacity(limit);
+    let mut revealed = Vec::new();
     let mut scanned = 0;
     'scan: while scanned < SCAN {
         let batch = state
@@ -95,10 +96,18 @@ async fn feed(
                     break 'scan;
                 }
                 items.push(envelope(event));
+                revealed.extend(event.personal.iter().copied());
             }
             next_after = event.position;
         }
     }
+    crate::privacy::record_read(
+        &state,
+        &principal,
+        format!("GET /api/v1/events?after={after}"),
+        revealed,
+    )
+    .await?;
     let ndjson = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

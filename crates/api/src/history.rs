@@ -4,7 +4,7 @@
 use axum::Json;
 use chronicle_commands::{Loaded, Until};
 use chronicle_domain::Aggregate;
-use chronicle_store::{Direction, EventStore, StreamId, TenantId};
+use chronicle_store::{Direction, EventStore, StreamId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -27,11 +27,12 @@ pub struct Page {
 
 pub async fn of_stream(
     state: &AppState,
-    tenant: &TenantId,
+    principal: &Principal,
     id: Uuid,
     stream_type: &str,
     page: Page,
 ) -> Result<Json<Value>, ApiError> {
+    let tenant = &principal.tenant;
     let limit = page.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ApiError::bad_request(
@@ -77,6 +78,16 @@ pub async fn of_stream(
         })
         .collect();
     let next = more.then(|| from + limit as u64);
+    crate::privacy::record_read(
+        state,
+        principal,
+        format!("GET /api/v1/{stream_type}/{id}/history"),
+        events
+            .iter()
+            .take(limit)
+            .flat_map(|e| e.personal.iter().copied()),
+    )
+    .await?;
     Ok(Json(
         json!({ "id": id, "events": items, "next_from_version": next }),
     ))
@@ -134,5 +145,12 @@ pub async fn past_state<A: Aggregate>(
         .await
         .map_err(|e| command_error(what, e))?
         .ok_or_else(|| ApiError::not_found(what))?;
+    crate::privacy::record_read(
+        state,
+        principal,
+        format!("GET /api/v1/{what}/{id} (as of)"),
+        loaded.personal.iter().copied(),
+    )
+    .await?;
     Ok((id, loaded))
 }

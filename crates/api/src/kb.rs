@@ -284,5 +284,5 @@ async fn history_of(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_any(&[Role::Auditor, Role::Manager])?;
     let id = entity_id(&id)?;
-    history::of_stream(&state, &principal.tenant, id, "knowledge_article", page).await
+    history::of_stream(&state, &principal, id, "knowledge_article", page).await
 }

@@ -873,5 +873,5 @@ async fn history_of(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_any(&[Role::Auditor, Role::Manager])?;
     let id = entity_id(&id)?;
-    history::of_stream(&state, &principal.tenant, id, "lead", page).await
+    history::of_stream(&state, &principal, id, "lead", page).await
 }

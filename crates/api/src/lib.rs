@@ -26,6 +26,7 @@ mod notifications;
 pub mod observability;
 pub mod openapi;
 mod policies;
+mod privacy;
 mod queries;
 pub mod rate_limit;
 mod tickets;
@@ -166,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes())
         .merge(notifications::routes())
         .merge(audit::routes())
+        .merge(privacy::routes())
         .fallback(limits::not_found)
         .method_not_allowed_fallback(limits::method_not_allowed)
         .with_state(state)

@@ -528,7 +528,10 @@ async fn audit(config: Config, command: AuditCommand) -> anyhow::Result<()> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let mut lines = Box::pin(export::export(db.pool.clone(), key, selection));
+            let store = std::sync::Arc::new(chronicle_store::postgres::PgEventStore::new(
+                db.pool.clone(),
+            ));
+            let mut lines = Box::pin(export::export(store, key, selection, Default::default()));
             let mut count = 0u64;
             while let Some(line) = lines.next().await {
                 let line = line.context("reading the events")?;

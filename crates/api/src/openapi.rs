@@ -1097,6 +1097,31 @@ fn add_audit(paths: &mut Map<String, Value>) {
             ),
         }}),
     );
+    paths.insert(
+        "/api/v1/subjects/{id}/erase".into(),
+        json!({ "post": {
+            "tags": ["Audit"],
+            "operationId": "subjects.erase",
+            "summary": "Erase a data subject's personal data (crypto-shredding)",
+            "description": "Who: admin only. Records `data_subject.erased`, destroys the \
+                subject's data keys (a person's id, or a lead's or contract's for its \
+                contacts): their personal fields in every stored event read as erased from \
+                then on (history, exports, folds), and the projections that hold personal \
+                data are rebuilt (`rebuilding`; follow them in the projection status). The \
+                events and the seal are unchanged.",
+            "parameters": [id_param("subject"), header_ref("XRequestId")],
+            "responses": with_errors(
+                json!({ "202": json_response("Erased; rebuilds requested", object(&[
+                    ("subject", uuid()),
+                    ("keys_destroyed", count()),
+                    ("position", count()),
+                    ("rebuilding", array(string())),
+                    ("status", string()),
+                ])) }),
+                &[400, 401, 403, 429, 503],
+            ),
+        }}),
+    );
     let bound = |name: &str, description: &str| {
         json!({
             "name": name, "in": "query", "description": description,

@@ -97,6 +97,8 @@ pub struct Loaded<A> {
     pub position: u64,
     /// When the last folded event was recorded.
     pub updated_at: Option<DateTime<Utc>>,
+    /// The subjects whose personal data the folded events revealed.
+    pub personal: std::collections::BTreeSet<Uuid>,
 }
 
 /// Up to where [`CommandHandler::load_until`] folds.
@@ -239,6 +241,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             version: 0,
             position: 0,
             updated_at: None,
+            personal: Default::default(),
         };
         let mut from = 1;
         loop {
@@ -265,6 +268,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 loaded.version = recorded.stream_version;
                 loaded.position = recorded.position;
                 loaded.updated_at = Some(recorded.recorded_at);
+                loaded.personal.extend(recorded.personal.iter().copied());
             }
             if !full {
                 break;
@@ -325,6 +329,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     version: 0,
                     position: 0,
                     updated_at: None,
+                    personal: Default::default(),
                 },
             };
             if let Some(expected) = ctx.if_match {

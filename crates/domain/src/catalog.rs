@@ -35,6 +35,7 @@ pub fn all() -> Vec<EventSpec> {
     specs.extend(crate::lead::event_specs());
     specs.extend(crate::approval::event_specs());
     specs.extend(crate::notification::event_specs());
+    specs.extend(crate::privacy::event_specs());
     specs.sort_by(|a, b| (a.event_type, a.version).cmp(&(b.event_type, b.version)));
     specs
 }

@@ -22,6 +22,7 @@ pub mod knowledge;
 pub mod lead;
 pub mod notification;
 pub mod policy;
+pub mod privacy;
 pub mod ticket;
 pub mod user;
 pub mod value;

@@ -70,6 +70,12 @@ pub trait Projection: Send + Sync + 'static {
         true
     }
 
+    /// Whether its tables hold personal data (names, emails, ...): erasing
+    /// a data subject rebuilds it, so that the erased values leave it.
+    fn holds_personal_data(&self) -> bool {
+        false
+    }
+
     /// Applies a batch of events.
     async fn apply(
         &self,

@@ -136,7 +136,9 @@ impl BatchCache {
         if let Some(hit) = self.lookup(after, limit) {
             return Ok(hit);
         }
-        let batch = store.read_batch(after, limit).await?;
+        // Kept as stored: erasing a subject must not leave its revealed
+        // data in the cache. Workers reveal what they are handed.
+        let batch = store.read_batch_stored(after, limit).await?;
         let Some(last) = batch.events.last().map(|e| e.position) else {
             return Ok(Slice {
                 range: None,
@@ -442,7 +444,9 @@ impl Worker {
                 Step::Idle
             });
         }
-        self.apply_or_stop(batch.events(), Target::Live).await
+        let revealed = self.store.revealed(batch.events()).await?;
+        let events = revealed.as_deref().unwrap_or(batch.events());
+        self.apply_or_stop(events, Target::Live).await
     }
 
     /// Builds the next batch of a running rebuild, and swaps the shadow
@@ -471,7 +475,9 @@ impl Worker {
                 Step::Idle
             });
         }
-        self.apply_or_stop(batch.events(), Target::Rebuild).await
+        let revealed = self.store.revealed(batch.events()).await?;
+        let events = revealed.as_deref().unwrap_or(batch.events());
+        self.apply_or_stop(events, Target::Rebuild).await
     }
 
     async fn apply_or_stop(
@@ -663,14 +669,29 @@ impl Worker {
         let schema = self.rebuild_schema();
         let tables = self.projection.tables();
         let mut tx = self.conn.begin().await?;
-        let position: i64 = sqlx::query_scalar(
-            "SELECT position FROM public.projection_checkpoints WHERE name = $1 FOR UPDATE",
+        let row = sqlx::query(
+            "SELECT position, rebuild_position FROM public.projection_checkpoints \
+              WHERE name = $1 FOR UPDATE",
         )
         .bind(name)
         .fetch_one(&mut *tx)
         .await?;
+        let position: i64 = row.get(0);
         if position as u64 != self.position {
             return Err(WorkerError::LostLease(name));
+        }
+        // A rebuild requested again while this one ran (its position was
+        // reset) wants the events as they read now: start over rather than
+        // swap in tables built before the request (an erasure, say).
+        let rebuild_position: Option<i64> = row.get(1);
+        if rebuild_position != Some(at as i64) {
+            tx.rollback().await?;
+            tracing::info!(
+                projection = name,
+                "rebuild requested again before its swap; starting over"
+            );
+            self.start_rebuild().await?;
+            return Ok(Step::Idle);
         }
         for table in tables {
             // Keep what the migrations gave the live table: its comment and

@@ -299,6 +299,23 @@ impl PgEventStore {
             .collect())
     }
 
+    /// `events` (as stored) with their personal fields revealed, or `None`
+    /// when none of them holds any (use them as they are).
+    pub async fn revealed(
+        &self,
+        events: &[RecordedEvent],
+    ) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
+        if !events
+            .iter()
+            .any(|e| crypto::may_hold_envelopes(e.data.get()))
+        {
+            return Ok(None);
+        }
+        let mut out = events.to_vec();
+        self.reveal(&mut out).await?;
+        Ok(Some(out))
+    }
+
     /// Decrypts the personal fields of read events (see
     /// [`PgEventStore::reveal_values`]).
     async fn reveal(&self, events: &mut [RecordedEvent]) -> Result<(), StoreError> {
@@ -811,8 +828,14 @@ impl EventStore for PgEventStore {
 
 impl PgEventStore {
     /// [`EventStore::read_batch`] with the data as stored (personal fields
-    /// still encrypted).
-    async fn read_batch_stored(&self, after: u64, limit: usize) -> Result<ReadBatch, StoreError> {
+    /// still encrypted): what a cache shared over time may keep, since an
+    /// erasure can make revealed data stale. Reveal with
+    /// [`PgEventStore::revealed`] when handing the events out.
+    pub async fn read_batch_stored(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<ReadBatch, StoreError> {
         let mut events = Vec::new();
         let mut cursor = after;
         // A few rounds at most: each round either returns, or proves a gap to

@@ -82,13 +82,7 @@ pub static APPROVALS: Resource = Resource {
 };
 
 fn scope(principal: &Principal) -> Result<Option<Condition>, ApiError> {
-    principal.require_any(&[
-        Role::Approver,
-        Role::Sales,
-        Role::Manager,
-        Role::Auditor,
-        Role::Analyst,
-    ])?;
+    principal.require_any(&[Role::Approver, Role::Sales, Role::Manager, Role::Analyst])?;
     Ok(None)
 }
 

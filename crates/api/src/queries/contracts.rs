@@ -106,7 +106,7 @@ pub static CONTRACTS: Resource = Resource {
 };
 
 /// The roles that see every contract of their tenant.
-const SEE_ALL: [Role; 4] = [Role::Manager, Role::Auditor, Role::Analyst, Role::Admin];
+const SEE_ALL: [Role; 3] = [Role::Manager, Role::Analyst, Role::Admin];
 
 /// Every caller may ask; what they see is narrowed unless their role sees
 /// all: their own contracts, and those shared with them or their roles.

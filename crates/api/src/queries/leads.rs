@@ -109,13 +109,7 @@ pub static LEADS: Resource = Resource {
 };
 
 /// The roles that read leads; each sees every lead of the tenant.
-const READERS: [Role; 5] = [
-    Role::Sales,
-    Role::Manager,
-    Role::Approver,
-    Role::Auditor,
-    Role::Analyst,
-];
+const READERS: [Role; 4] = [Role::Sales, Role::Manager, Role::Approver, Role::Analyst];
 
 fn scope(principal: &Principal) -> Result<Option<Condition>, ApiError> {
     principal.require_any(&READERS)?;

@@ -415,6 +415,7 @@ pub async fn list(
     params: BTreeMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    principal.refuse_auditors_only()?;
     let scope = (r.scope)(principal)?;
     let limit = match params.get("limit") {
         None => DEFAULT_LIMIT,
@@ -514,6 +515,7 @@ pub async fn one(
     min: Option<u64>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    principal.refuse_auditors_only()?;
     let scope = (r.scope)(principal)?;
     let mut params = BTreeMap::new();
     if let Some(min) = min {

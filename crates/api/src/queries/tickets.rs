@@ -103,19 +103,13 @@ pub static TICKETS: Resource = Resource {
 };
 
 fn scope(principal: &Principal) -> Result<Option<Condition>, ApiError> {
-    if [Role::Expert, Role::Manager, Role::Auditor, Role::Analyst]
+    if [Role::Expert, Role::Manager, Role::Analyst]
         .iter()
         .any(|r| principal.has(*r))
     {
         return Ok(None);
     }
-    principal.require_any(&[
-        Role::Customer,
-        Role::Expert,
-        Role::Manager,
-        Role::Auditor,
-        Role::Analyst,
-    ])?;
+    principal.require_any(&[Role::Customer, Role::Expert, Role::Manager, Role::Analyst])?;
     Ok(Some(
         Condition::default()
             .sql("t.customer_id = ")

@@ -67,7 +67,7 @@ pub static USERS: Resource = Resource {
 };
 
 fn users_scope(principal: &Principal) -> Result<Option<Condition>, ApiError> {
-    principal.require_any(&[Role::Manager, Role::Admin, Role::Auditor, Role::Analyst])?;
+    principal.require_any(&[Role::Manager, Role::Admin, Role::Analyst])?;
     Ok(None)
 }
 

@@ -16,7 +16,7 @@ use crate::helpers::{get, post, token, TestApp};
 
 /// Starts the seal (a checkpoint every 5 events) beside `app`, with the
 /// app's audit key.
-fn seal(app: &TestApp) -> Projectors {
+pub(crate) fn seal(app: &TestApp) -> Projectors {
     let config = Config::from_lookup(|name| {
         (name == "CHRONICLE_DATA_DIR").then(|| app.data.path().display().to_string())
     })
@@ -371,7 +371,22 @@ async fn an_export_proves_itself_and_a_changed_byte_fails_it() {
     assert_eq!(code, 0);
     let (code, out) = cli(&app, &["verify-export", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.starts_with("ok: 8 events"), "{out}");
+    // Ten events from the third on, and the access log's record of the
+    // auditor's export: it revealed the tickets' contacts.
+    assert!(out.starts_with("ok: 9 events"), "{out}");
+    let recorded: Vec<Value> = sqlx::query_scalar(
+        "SELECT data FROM events WHERE event_type = 'access_log.personal_data_read'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["resource"], "GET /api/v1/events/export");
+    assert_eq!(
+        recorded[0]["subjects"].as_array().unwrap().len(),
+        1,
+        "one customer"
+    );
 
     // Only auditors (and admins) export and verify.
     let sales = token("acme", &Uuid::now_v7().to_string(), &["sales"]);

@@ -758,10 +758,13 @@ async fn auditors_see_the_contract_as_of_a_version_or_time() {
     let now = state_at(&app, &people.auditor, &id, "at_version=2").await;
     assert_eq!(now["contract_version"], 2);
     assert_eq!(now["body"], "Revised body.");
-    // Without as_of or at_version: the current contract, from the read model.
+    // Without as_of or at_version: the current contract, from the read
+    // model, which auditors do not read; managers do.
+    let refused = get(&app, &people.auditor, &format!("/api/v1/contracts/{id}")).await;
+    assert_error(refused, 403, "auth.forbidden").await;
     let current = get(
         &app,
-        &people.auditor,
+        &people.manager,
         &format!(
             "/api/v1/contracts/{id}?min_position={}",
             amended["position"]

@@ -688,7 +688,9 @@ async fn auditors_see_the_state_as_of_a_version_or_time() {
     let path = format!("/api/v1/leads/{id}");
     // Without as_of or at_version: the current lead, from the read model.
     let last = history(&app, &p.auditor, &id).await.last().unwrap()["position"].clone();
-    let r = get(&app, &p.auditor, &format!("{path}?min_position={last}")).await;
+    let refused = get(&app, &p.auditor, &format!("{path}?min_position={last}")).await;
+    assert_error(refused, 403, "auth.forbidden").await;
+    let r = get(&app, &p.manager, &format!("{path}?min_position={last}")).await;
     assert_eq!(r.status(), 200);
     let current: Value = r.json().await.unwrap();
     assert_eq!(current["stage"], "qualified");

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod contract_queries;
 mod contracts;
+mod erasure;
 mod events;
 mod health;
 mod helpers;

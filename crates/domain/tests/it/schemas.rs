@@ -31,7 +31,7 @@ fn decode_any(
     data: Value,
 ) -> Result<(), String> {
     use chronicle_domain::{
-        approval, contract, knowledge, lead, notification, policy, ticket, user,
+        approval, contract, knowledge, lead, notification, policy, privacy, ticket, user,
     };
 
     /// Decodes, then checks that the event still decodes with its
@@ -63,6 +63,8 @@ fn decode_any(
             check::<notification::NotificationEvent>(event_type, version, data)
         }
         "tenant_policy" => check::<policy::PolicyEvent>(event_type, version, data),
+        "data_subject" => check::<privacy::DataSubjectEvent>(event_type, version, data),
+        "access_log" => check::<privacy::AccessLogEvent>(event_type, version, data),
         "ticket" => check::<ticket::TicketEvent>(event_type, version, data),
         "user" => check::<user::UserEvent>(event_type, version, data),
         other => Err(format!(

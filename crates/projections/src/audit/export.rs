@@ -9,7 +9,12 @@
 //! to pin it, the public key): a changed, missing, added or reordered line,
 //! or a changed manifest, fails it.
 
+use std::collections::BTreeSet;
 use std::io::BufRead;
+use std::sync::{Arc, Mutex};
+
+use chronicle_store::postgres::PgEventStore;
+use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -78,6 +83,8 @@ fn manifest_message(m: &Value) -> Vec<u8> {
 
 struct State {
     pool: PgPool,
+    store: Arc<PgEventStore>,
+    revealed: Arc<Mutex<BTreeSet<Uuid>>>,
     key: AuditKey,
     selection: Selection,
     after: i64,
@@ -105,16 +112,20 @@ fn bounds(selection: &Selection) -> (i64, i64, Option<DateTime<Utc>>, Option<Dat
 }
 
 /// The export's lines (each without its newline), produced page by page:
-/// event lines, then the manifest. `decode` turns each stored event's data
-/// into what the export shows (e.g. personal fields as erased).
+/// event lines, then the manifest. Personal fields show as the store
+/// reveals them (decrypted, or erased); the subjects revealed are added to
+/// `revealed` as the export goes.
 pub fn export(
-    pool: PgPool,
+    store: Arc<PgEventStore>,
     key: AuditKey,
     selection: Selection,
+    revealed: Arc<Mutex<BTreeSet<Uuid>>>,
 ) -> impl Stream<Item = Result<String, sqlx::Error>> + Send + 'static {
     let (lo, _, _, _) = bounds(&selection);
     let state = State {
-        pool,
+        pool: store.pool().clone(),
+        store,
+        revealed,
         key,
         selection,
         after: lo,
@@ -163,7 +174,19 @@ async fn next_page(s: &mut State) -> Result<(), sqlx::Error> {
     .bind(PAGE)
     .fetch_all(&s.pool)
     .await?;
-    for row in &rows {
+    let mut data: Vec<Value> = rows
+        .iter()
+        .map(|r| r.try_get::<Value, _>("data"))
+        .collect::<Result<_, _>>()?;
+    let subjects = s
+        .store
+        .reveal_values(&mut data)
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("revealing personal data: {e}")))?;
+    if let Ok(mut revealed) = s.revealed.lock() {
+        revealed.extend(subjects.into_iter().flatten());
+    }
+    for (row, data) in rows.iter().zip(data) {
         let position: i64 = row.try_get("position")?;
         let digest: Option<Vec<u8>> = row.try_get("digest")?;
         let line = json!({ "event": {
@@ -176,7 +199,7 @@ async fn next_page(s: &mut State) -> Result<(), sqlx::Error> {
             "type": row.try_get::<String, _>("event_type")?,
             "schema_version": row.try_get::<i16, _>("schema_version")?,
             "recorded_at": row.try_get::<DateTime<Utc>, _>("recorded_at")?,
-            "data": row.try_get::<Value, _>("data")?,
+            "data": data,
             "metadata": row.try_get::<Value, _>("metadata")?,
             "sealed_digest": digest.as_deref().map(hex),
         }})

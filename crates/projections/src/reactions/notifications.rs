@@ -201,6 +201,10 @@ struct Batch {
 
 #[async_trait]
 impl Projection for Notifications {
+    fn holds_personal_data(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

@@ -119,6 +119,10 @@ struct Batch {
 
 #[async_trait]
 impl Projection for Contracts {
+    fn holds_personal_data(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "contracts"
     }

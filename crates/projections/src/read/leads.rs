@@ -232,6 +232,10 @@ struct Batch {
 
 #[async_trait]
 impl Projection for Leads {
+    fn holds_personal_data(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "leads"
     }

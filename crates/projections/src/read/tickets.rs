@@ -112,6 +112,10 @@ struct Batch {
 
 #[async_trait]
 impl Projection for Tickets {
+    fn holds_personal_data(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "tickets"
     }

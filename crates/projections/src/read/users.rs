@@ -140,6 +140,10 @@ impl Batch {
 
 #[async_trait]
 impl Projection for Users {
+    fn holds_personal_data(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "users"
     }
