@@ -239,11 +239,15 @@ impl PgEventStore {
                 out.push(event.clone());
                 continue;
             };
-            if !keys.contains_key(&personal.subject) {
-                let key = self.data_key(tenant, personal.subject).await?;
-                keys.insert(personal.subject, key);
-            }
-            out.push(crypto::encrypt(event, &keys[&personal.subject])?);
+            let key = match keys.get(&personal.subject) {
+                Some(key) => key.clone(),
+                None => {
+                    let key = self.data_key(tenant, personal.subject).await?;
+                    keys.insert(personal.subject, key.clone());
+                    key
+                }
+            };
+            out.push(crypto::encrypt(event, &key)?);
         }
         Ok(out)
     }
