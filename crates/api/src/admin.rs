@@ -50,6 +50,17 @@ async fn rebuild(
 ) -> Result<Response, ApiError> {
     principal.require_any(&[])?;
     known(&state, &name)?;
+    if state
+        .projections
+        .iter()
+        .any(|p| p.name() == name && !p.rebuildable())
+    {
+        return Err(ApiError::Conflict {
+            code: "projection.not_rebuildable",
+            message: format!("{name} is never rebuilt: it records what the log was"),
+            details: None,
+        });
+    }
     status::request_rebuild(&state.pool, &name)
         .await
         .map_err(db)?;

@@ -97,6 +97,12 @@ enum ProjectionsCommand {
         /// Rebuild every projection.
         #[arg(long)]
         all: bool,
+        /// Do not swap anything: rebuild beside the live tables, up to the
+        /// position they reflect, and compare them table by table; report
+        /// any difference (exit 1). Projections that keep no tables, are
+        /// never rebuilt or issue commands are skipped.
+        #[arg(long)]
+        verify: bool,
     },
     /// Let a projection stopped on an event it could not apply retry it
     /// (after deploying a fix).
@@ -338,14 +344,30 @@ async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Res
             }
             Ok(())
         }
-        ProjectionsCommand::Rebuild { name, all: every } => {
+        ProjectionsCommand::Rebuild {
+            name,
+            all: every,
+            verify,
+        } => {
             let chosen = if every {
                 all
             } else {
                 chronicle_projections::select(all, &name.into_iter().collect::<Vec<_>>())
                     .map_err(anyhow::Error::msg)?
             };
-            rebuild(&db.pool, chosen).await
+            if verify {
+                verify_replay(&db.pool, chosen, every).await
+            } else {
+                let (never, chosen): (Vec<_>, Vec<_>) =
+                    chosen.into_iter().partition(|p| !p.rebuildable());
+                for p in never {
+                    if !every {
+                        anyhow::bail!("{} is never rebuilt: it records what the log was", p.name());
+                    }
+                    eprintln!("{}: skipped (never rebuilt)", p.name());
+                }
+                rebuild(&db.pool, chosen).await
+            }
         }
         ProjectionsCommand::Resume { name } => {
             chronicle_projections::select(all, std::slice::from_ref(&name))
@@ -360,6 +382,58 @@ async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Res
     };
     db.close().await;
     result
+}
+
+/// Replays each projection beside its live tables and compares them.
+async fn verify_replay(
+    pool: &sqlx::PgPool,
+    chosen: Vec<std::sync::Arc<dyn chronicle_projections::Projection>>,
+    every: bool,
+) -> anyhow::Result<()> {
+    use chronicle_projections::replay;
+    let store = std::sync::Arc::new(chronicle_store::postgres::PgEventStore::new(pool.clone()));
+    let mut differences = 0;
+    for p in chosen {
+        if let Err(why) = replay::replayable(&*p) {
+            if every {
+                eprintln!("{}: skipped: {why}", p.name());
+                continue;
+            }
+            return Err(why.into());
+        }
+        let started = std::time::Instant::now();
+        let report = replay::replay(pool, &store, &*p)
+            .await
+            .with_context(|| format!("replaying {}", p.name()))?;
+        for t in &report.tables {
+            if t.differs() {
+                differences += 1;
+                println!(
+                    "{}.{}: DIFFERS at position {}: live {} replayed {}",
+                    report.projection, t.table, report.position, t.live, t.replayed
+                );
+            } else {
+                println!(
+                    "{}.{}: same ({} rows at position {})",
+                    report.projection,
+                    t.table,
+                    t.live.split(':').next().unwrap_or("0"),
+                    report.position
+                );
+            }
+        }
+        eprintln!(
+            "{}: replayed in {:.1} s",
+            p.name(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if differences > 0 {
+        eprintln!("{differences} table(s) differ from a replay of the log");
+        std::process::exit(1);
+    }
+    println!("every replayed table equals its live table");
+    Ok(())
 }
 
 /// Requests the rebuilds and shows their progress until each has swapped

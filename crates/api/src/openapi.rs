@@ -976,7 +976,7 @@ fn add_admin(paths: &mut Map<String, Value>) {
             "operationId": "admin.rebuild",
             "summary": "Rebuild a projection into new tables and swap them in",
             "description": "Who: admin only. The projection's owner does the work; follow \
-                it in the status list.",
+                it in the status list. 409 `projection.not_rebuildable` for the seal.",
             "parameters": [name.clone(), header_ref("XRequestId")],
             "responses": with_errors(
                 json!({ "202": json_response("Requested", object(&[
@@ -984,7 +984,7 @@ fn add_admin(paths: &mut Map<String, Value>) {
                     ("rebuild_requested", json!({ "const": true })),
                     ("status", string()),
                 ])) }),
-                &[401, 403, 404, 429, 503],
+                &[401, 403, 404, 409, 429, 503],
             ),
         }}),
     );

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod positions;
 pub mod reactions;
 pub mod read;
+pub mod replay;
 pub mod rows;
 pub mod runtime;
 pub mod status;
@@ -68,6 +69,12 @@ pub trait Projection: Send + Sync + 'static {
     /// it records what the log was when sealed.
     fn rebuildable(&self) -> bool {
         true
+    }
+
+    /// Whether applying events issues commands (a process manager): such a
+    /// projection is not replayed beside itself.
+    fn issues_commands(&self) -> bool {
+        false
     }
 
     /// Whether its tables hold personal data (names, emails, ...): erasing

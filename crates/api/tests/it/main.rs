@@ -21,6 +21,7 @@ mod projector;
 mod queries;
 mod reaction_crash;
 mod reactions;
+mod replay;
 mod tickets;
 mod up;
 mod user_queries;

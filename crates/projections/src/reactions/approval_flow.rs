@@ -44,6 +44,10 @@ impl ApprovalFlow {
 
 #[async_trait]
 impl Projection for ApprovalFlow {
+    fn issues_commands(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

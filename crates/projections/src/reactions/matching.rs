@@ -165,6 +165,10 @@ impl State {
 
 #[async_trait]
 impl Projection for Matching {
+    fn issues_commands(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

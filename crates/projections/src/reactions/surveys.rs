@@ -35,6 +35,10 @@ pub fn survey_id(ticket: Uuid) -> Uuid {
 
 #[async_trait]
 impl Projection for Surveys {
+    fn issues_commands(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }
