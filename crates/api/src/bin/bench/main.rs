@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 mod catchup;
 mod load;
+mod seal;
 mod timers;
 
 #[derive(Parser)]
@@ -51,6 +52,9 @@ enum Bench {
     /// Timer firing: a backlog of due timers (timers/s) and the delay from
     /// due to fired in real time (p50/p99).
     Timers(timers::TimersArgs),
+    /// Single-event appends with the seal sealing live beside them and
+    /// without it, in the same run (ratio).
+    Seal(seal::SealArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -88,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Load(args) => load::run(args).await,
         Bench::Catchup(args) => catchup::run(args).await,
         Bench::Timers(args) => timers::run(args).await,
+        Bench::Seal(args) => seal::run(args).await,
     }
 }
 
