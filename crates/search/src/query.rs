@@ -1,0 +1,700 @@
+//! The query side: a user's query string, checked and parsed; the access
+//! filter built from who asks; hits with highlighted snippets; facets.
+//!
+//! Every search runs `user query AND filter`, where the filter (which adds
+//! nothing to scores) is: the caller's tenant, the requested types and
+//! statuses, and the access rule of each type. Scores use statistics of
+//! the documents the caller may see ([`VisibleStats`]), so not even BM25's
+//! document frequencies tell anything about other tenants' or hidden
+//! documents.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::columnar::StrColumn;
+use tantivy::query::{
+    AllQuery, Bm25StatisticsProvider, BooleanQuery, ConstScoreQuery, EnableScoring, Occur, Query,
+    QueryParser, TermQuery, TermSetQuery,
+};
+use tantivy::query_grammar::{self, UserInputAst, UserInputLeaf};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
+use uuid::Uuid;
+
+use crate::doc::{Kind, SearchDoc};
+use crate::index::{self, IndexError, Snapshot};
+use crate::schema::{self, Fields, DEFAULT_FIELDS, USER_FIELDS};
+
+/// The most hits a page may hold.
+pub const MAX_LIMIT: usize = 100;
+/// Hits per page unless asked.
+pub const DEFAULT_LIMIT: usize = 20;
+/// How deep paging may go (offset + limit).
+pub const MAX_DEPTH: usize = 10_000;
+/// Longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 1_000;
+/// Snippet length, in characters.
+const SNIPPET_CHARS: usize = 200;
+
+/// Which contracts a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContractAccess {
+    /// Every contract of the tenant (the roles that see all).
+    All,
+    /// Those the user owns, or shared with the user or one of the roles.
+    Granted { user: Uuid, roles: Vec<String> },
+}
+
+/// Which tickets a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketAccess {
+    All,
+    /// A customer: their own.
+    Customer(Uuid),
+    None,
+}
+
+/// Who is asking: what the filter lets through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub tenant: String,
+    pub contracts: ContractAccess,
+    pub tickets: TicketAccess,
+}
+
+impl Scope {
+    /// A stable key of what this scope sees (statistics cache).
+    fn key(&self) -> String {
+        let contracts = match &self.contracts {
+            ContractAccess::All => "all".to_owned(),
+            ContractAccess::Granted { user, roles } => format!("{user}:{}", roles.join(",")),
+        };
+        let tickets = match &self.tickets {
+            TicketAccess::All => "all".to_owned(),
+            TicketAccess::Customer(u) => u.to_string(),
+            TicketAccess::None => "none".to_owned(),
+        };
+        format!("{}|{contracts}|{tickets}", self.tenant)
+    }
+}
+
+/// A search request, validated.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub q: String,
+    /// Types to search (all when empty).
+    pub kinds: Vec<Kind>,
+    /// Statuses to keep (any when empty).
+    pub statuses: Vec<String>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// One hit.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Hit {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: Uuid,
+    pub title: String,
+    pub status: String,
+    /// HTML: the text escaped, matched terms in `<b>...</b>`.
+    pub snippet: String,
+    pub score: f32,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Results {
+    pub hits: Vec<Hit>,
+    /// Documents matching in all.
+    pub total: u64,
+    /// Counts of the matching documents by type and by status.
+    pub facets: Facets,
+    /// The global position the index reflects.
+    pub position: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Facets {
+    #[serde(rename = "type")]
+    pub kinds: BTreeMap<String, u64>,
+    pub status: BTreeMap<String, u64>,
+}
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The query is malformed; `at` is the character offset (0-based) of
+    /// the problem when known.
+    #[error("{message}")]
+    InvalidQuery { message: String, at: Option<usize> },
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+impl From<tantivy::TantivyError> for SearchError {
+    fn from(e: tantivy::TantivyError) -> Self {
+        Self::Index(IndexError::Tantivy(e))
+    }
+}
+
+fn invalid(message: impl Into<String>, at: Option<usize>) -> SearchError {
+    SearchError::InvalidQuery {
+        message: message.into(),
+        at,
+    }
+}
+
+/// The character offset of byte offset `byte` in `q`.
+fn char_at(q: &str, byte: usize) -> usize {
+    q.char_indices().take_while(|(i, _)| *i < byte).count()
+}
+
+/// Where `field:` first appears in `q` (character offset).
+fn field_at(q: &str, field: &str) -> Option<usize> {
+    let needle = format!("{field}:");
+    let mut from = 0;
+    while let Some(found) = q[from..].find(&needle) {
+        let at = from + found;
+        let starts_word = q[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
+        if starts_word {
+            return Some(char_at(q, at));
+        }
+        from = at + needle.len();
+    }
+    None
+}
+
+/// `message` with the query and a caret under the offending character.
+fn pointed(q: &str, at: usize, message: &str) -> String {
+    format!(
+        "{message} at character {} of the query: `{q}`, here: `{}`",
+        at + 1,
+        q.chars().skip(at).take(20).collect::<String>()
+    )
+}
+
+/// Field names a user AST names, in order.
+fn named_fields(ast: &UserInputAst, out: &mut Vec<String>) {
+    match ast {
+        UserInputAst::Clause(clauses) => {
+            for (_, child) in clauses {
+                named_fields(child, out);
+            }
+        }
+        UserInputAst::Boost(inner, _) => named_fields(inner, out),
+        UserInputAst::Leaf(leaf) => match leaf.as_ref() {
+            UserInputLeaf::Literal(l) => out.extend(l.field_name.clone()),
+            UserInputLeaf::All => {}
+            UserInputLeaf::Range { field, .. }
+            | UserInputLeaf::Set { field, .. }
+            | UserInputLeaf::Regex { field, .. } => out.extend(field.clone()),
+            UserInputLeaf::Exists { field } => out.push(field.clone()),
+        },
+    }
+}
+
+fn has_regex(ast: &UserInputAst) -> bool {
+    match ast {
+        UserInputAst::Clause(clauses) => clauses.iter().any(|(_, c)| has_regex(c)),
+        UserInputAst::Boost(inner, _) => has_regex(inner),
+        UserInputAst::Leaf(leaf) => matches!(leaf.as_ref(), UserInputLeaf::Regex { .. }),
+    }
+}
+
+/// Parses and checks the user's query: syntax (with where it breaks),
+/// only fields a user may name, and what tantivy accepts for each field.
+pub fn parse(snapshot: &Snapshot, q: &str) -> Result<Box<dyn Query>, SearchError> {
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(invalid(
+            format!("the query is longer than {MAX_QUERY_CHARS} characters"),
+            Some(MAX_QUERY_CHARS),
+        ));
+    }
+    if q.trim().is_empty() {
+        return Ok(Box::new(AllQuery));
+    }
+    let (ast, errors) = query_grammar::parse_query_lenient(q);
+    if let Some(first) = errors.first() {
+        let at = char_at(q, first.pos);
+        return Err(invalid(pointed(q, at, &first.message), Some(at)));
+    }
+    if query_grammar::parse_query(q).is_err() {
+        return Err(invalid(
+            format!("the query `{q}` does not parse; quote special characters (\"...\")"),
+            None,
+        ));
+    }
+    let mut fields = Vec::new();
+    named_fields(&ast, &mut fields);
+    for field in &fields {
+        if !schema::user_field(field) {
+            let known: Vec<&str> = USER_FIELDS.iter().map(|(f, _)| *f).collect();
+            let at = field_at(q, field);
+            let message = format!(
+                "unknown field `{field}`; a query may name: {}",
+                known.join(", ")
+            );
+            return Err(invalid(
+                match at {
+                    Some(at) => pointed(q, at, &message),
+                    None => message,
+                },
+                at,
+            ));
+        }
+    }
+    if has_regex(&ast) {
+        return Err(invalid(
+            "regular expressions (/.../) are not supported; use prefix* instead",
+            q.find('/').map(|b| char_at(q, b)),
+        ));
+    }
+    let parser = parser(snapshot);
+    parser.build_query_from_user_input_ast(ast).map_err(|e| {
+        use tantivy::query::QueryParserError as E;
+        let (message, field) = match &e {
+            E::ExpectedInt(_) => ("expected an integer".to_owned(), Some("value")),
+            E::DateFormatError(_) => (
+                "expected an RFC 3339 time, e.g. 2026-01-01T00:00:00Z".to_owned(),
+                fields
+                    .iter()
+                    .find(|f| *f == "start" || *f == "end")
+                    .map(String::as_str),
+            ),
+            E::AllButQueryForbidden => (
+                "a query cannot only exclude (-term): add a term to match".to_owned(),
+                None,
+            ),
+            E::RangeMustNotHavePhrase => ("a range's bounds must be single terms".to_owned(), None),
+            E::PhrasePrefixRequiresAtLeastTwoTerms { .. } => (
+                "a quoted prefix (\"...\"*) needs at least two words".to_owned(),
+                None,
+            ),
+            other => (other.to_string(), None),
+        };
+        let at = field.and_then(|f| field_at(q, f));
+        match at {
+            Some(at) => invalid(pointed(q, at, &message), Some(at)),
+            None => invalid(format!("{message} (query: `{q}`)"), None),
+        }
+    })
+}
+
+fn parser(snapshot: &Snapshot) -> QueryParser {
+    let schema = snapshot.index.schema();
+    let defaults: Vec<Field> = DEFAULT_FIELDS
+        .iter()
+        .filter_map(|(name, _)| schema.get_field(name).ok())
+        .collect();
+    let mut parser = QueryParser::new(
+        schema.clone(),
+        defaults,
+        snapshot.index.tokenizers().clone(),
+    );
+    for (name, boost) in DEFAULT_FIELDS {
+        if let Ok(field) = schema.get_field(name) {
+            parser.set_field_boost(field, *boost);
+        }
+    }
+    parser.set_conjunction_by_default();
+    parser
+}
+
+fn term(field: Field, value: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
+}
+
+fn all_of(parts: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(
+        parts.into_iter().map(|q| (Occur::Must, q)).collect(),
+    ))
+}
+
+fn any_of(parts: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(
+        parts.into_iter().map(|q| (Occur::Should, q)).collect(),
+    ))
+}
+
+/// The documents `scope` may see: its tenant, and per type the access
+/// rule. Never empty of the tenant clause.
+pub fn access_filter(f: &Fields, scope: &Scope) -> Box<dyn Query> {
+    let mut kinds: Vec<Box<dyn Query>> = Vec::new();
+    kinds.push(match &scope.contracts {
+        ContractAccess::All => term(f.kind, Kind::Contract.as_str()),
+        ContractAccess::Granted { user, roles } => {
+            let user = user.to_string();
+            let mut granted = vec![term(f.owner, &user), term(f.shared_users, &user)];
+            if !roles.is_empty() {
+                granted.push(Box::new(TermSetQuery::new(
+                    roles
+                        .iter()
+                        .map(|r| Term::from_field_text(f.shared_roles, r)),
+                )));
+            }
+            all_of(vec![term(f.kind, Kind::Contract.as_str()), any_of(granted)])
+        }
+    });
+    // Retired articles leave the index: every user reads what is there.
+    kinds.push(term(f.kind, Kind::Kb.as_str()));
+    match &scope.tickets {
+        TicketAccess::All => kinds.push(term(f.kind, Kind::Ticket.as_str())),
+        TicketAccess::Customer(customer) => kinds.push(all_of(vec![
+            term(f.kind, Kind::Ticket.as_str()),
+            term(f.customer, &customer.to_string()),
+        ])),
+        TicketAccess::None => {}
+    }
+    all_of(vec![term(f.tenant, &scope.tenant), any_of(kinds)])
+}
+
+/// The request's own filters (types, statuses).
+fn request_filter(f: &Fields, request: &Request) -> Vec<Box<dyn Query>> {
+    let mut out: Vec<Box<dyn Query>> = Vec::new();
+    if !request.kinds.is_empty() {
+        out.push(Box::new(TermSetQuery::new(
+            request
+                .kinds
+                .iter()
+                .map(|k| Term::from_field_text(f.kind, k.as_str())),
+        )));
+    }
+    if !request.statuses.is_empty() {
+        out.push(Box::new(TermSetQuery::new(
+            request
+                .statuses
+                .iter()
+                .map(|s| Term::from_field_text(f.status, &s.to_lowercase())),
+        )));
+    }
+    out
+}
+
+/// Runs a search. Blocks (it reads the index): call from `spawn_blocking`.
+pub fn search(
+    snapshot: &Snapshot,
+    stats: &StatsCache,
+    scope: &Scope,
+    request: &Request,
+) -> Result<Results, SearchError> {
+    let user_query = parse(snapshot, &request.q)?;
+    let f = &snapshot.fields;
+    let searcher = &snapshot.searcher;
+    let access = access_filter(f, scope);
+    let mut filter = vec![access.box_clone()];
+    filter.extend(request_filter(f, request));
+    let query = BooleanQuery::new(vec![
+        (Occur::Must, user_query.box_clone()),
+        (
+            Occur::Must,
+            Box::new(ConstScoreQuery::new(all_of(filter), 0.0)),
+        ),
+    ]);
+    let visible = VisibleStats::new(searcher, access, stats.entry(searcher, scope));
+    let limit = request.limit.clamp(1, MAX_LIMIT);
+    let collector = (
+        TopDocs::with_limit(limit)
+            .and_offset(request.offset)
+            .order_by_score(),
+        Count,
+        FacetCollector {
+            kind: "type",
+            status: "status",
+        },
+    );
+    let (top, total, facets) =
+        searcher.search_with_statistics_provider(&query, &collector, &visible)?;
+    let mut hits = Vec::with_capacity(top.len());
+    let snippets = Snippets::new(searcher, user_query.as_ref(), f)?;
+    for (score, address) in top {
+        let stored: TantivyDocument = searcher.doc(address)?;
+        let doc = index::source(&stored, f)?;
+        hits.push(Hit {
+            kind: doc.kind.as_str(),
+            id: doc.id,
+            snippet: snippets.of(&doc),
+            title: doc.title,
+            status: doc.status,
+            score,
+        });
+    }
+    Ok(Results {
+        hits,
+        total: total as u64,
+        facets,
+        position: snapshot.position,
+    })
+}
+
+/// Highlighted fragments of the fields a hit's text lives in.
+struct Snippets {
+    body: SnippetGenerator,
+    comments: SnippetGenerator,
+}
+
+impl Snippets {
+    fn new(searcher: &Searcher, query: &dyn Query, f: &Fields) -> Result<Self, SearchError> {
+        let make = |field| -> Result<SnippetGenerator, SearchError> {
+            let mut g = SnippetGenerator::create(searcher, query, field)?;
+            g.set_max_num_chars(SNIPPET_CHARS);
+            Ok(g)
+        };
+        Ok(Self {
+            body: make(f.body)?,
+            comments: make(f.comments)?,
+        })
+    }
+
+    fn of(&self, doc: &SearchDoc) -> String {
+        let body = self.body.snippet(&doc.body);
+        if !body.highlighted().is_empty() {
+            return body.to_html();
+        }
+        for comment in &doc.comments {
+            let s = self.comments.snippet(comment);
+            if !s.highlighted().is_empty() {
+                return s.to_html();
+            }
+        }
+        // Nothing matched in the text (a title or field match): its start.
+        let start: String = doc.body.chars().take(SNIPPET_CHARS).collect();
+        escape(&start)
+    }
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Counts matching documents by the `type` and `status` fast fields.
+struct FacetCollector {
+    kind: &'static str,
+    status: &'static str,
+}
+
+struct FacetSegment {
+    kind: Option<StrColumn>,
+    status: Option<StrColumn>,
+    kind_counts: Vec<u64>,
+    status_counts: Vec<u64>,
+}
+
+impl Collector for FacetCollector {
+    type Fruit = Facets;
+    type Child = FacetSegment;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<FacetSegment> {
+        let kind = segment.fast_fields().str(self.kind)?;
+        let status = segment.fast_fields().str(self.status)?;
+        let size = |c: &Option<StrColumn>| c.as_ref().map_or(0, |c| c.num_terms());
+        Ok(FacetSegment {
+            kind_counts: vec![0; size(&kind)],
+            status_counts: vec![0; size(&status)],
+            kind,
+            status,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Facets>) -> tantivy::Result<Facets> {
+        let mut out = Facets::default();
+        for fruit in fruits {
+            for (k, n) in fruit.kinds {
+                *out.kinds.entry(k).or_default() += n;
+            }
+            for (k, n) in fruit.status {
+                *out.status.entry(k).or_default() += n;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SegmentCollector for FacetSegment {
+    type Fruit = Facets;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        for (column, counts) in [
+            (&self.kind, &mut self.kind_counts),
+            (&self.status, &mut self.status_counts),
+        ] {
+            if let Some(column) = column {
+                for ord in column.term_ords(doc) {
+                    if let Some(n) = counts.get_mut(ord as usize) {
+                        *n += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> Facets {
+        let named = |column: &Option<StrColumn>, counts: Vec<u64>| {
+            let mut out = BTreeMap::new();
+            let Some(column) = column else {
+                return out;
+            };
+            let mut name = String::new();
+            for (ord, n) in counts.into_iter().enumerate() {
+                if n > 0 && column.ord_to_str(ord as u64, &mut name).unwrap_or(false) {
+                    out.insert(name.clone(), n);
+                }
+            }
+            out
+        };
+        Facets {
+            kinds: named(&self.kind, self.kind_counts),
+            status: named(&self.status, self.status_counts),
+        }
+    }
+}
+
+/// Per searcher and scope: how many documents the scope sees and how many
+/// tokens each field holds in them.
+#[derive(Debug, Default)]
+pub struct StatsCache {
+    entries: Mutex<HashMap<(u64, String), Arc<ScopeStats>>>,
+}
+
+#[derive(Debug, Default)]
+pub struct ScopeStats {
+    totals: Mutex<Option<(u64, HashMap<Field, u64>)>>,
+}
+
+/// Cached entries at most; older generations go first.
+const STATS_ENTRIES: usize = 256;
+
+impl StatsCache {
+    fn entry(&self, searcher: &Searcher, scope: &Scope) -> Arc<ScopeStats> {
+        // Segment ids are unique across indexes (a rebuilt index too);
+        // with their delete opstamps they name what the searcher shows.
+        let generation = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            searcher.generation().segments().hash(&mut h);
+            h.finish()
+        };
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= STATS_ENTRIES {
+            entries.retain(|(g, _), _| *g == generation);
+            if entries.len() >= STATS_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries
+            .entry((generation, scope.key()))
+            .or_default()
+            .clone()
+    }
+}
+
+/// BM25 statistics of the documents a scope may see.
+pub struct VisibleStats<'a> {
+    searcher: &'a Searcher,
+    filter: Box<dyn Query>,
+    cached: Arc<ScopeStats>,
+}
+
+impl<'a> VisibleStats<'a> {
+    fn new(searcher: &'a Searcher, filter: Box<dyn Query>, cached: Arc<ScopeStats>) -> Self {
+        Self {
+            searcher,
+            filter,
+            cached,
+        }
+    }
+
+    /// The visible documents and their token counts per text field, in one
+    /// pass over the filter's documents.
+    fn totals(&self) -> tantivy::Result<(u64, HashMap<Field, u64>)> {
+        let mut slot = self.cached.totals.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = slot.as_ref() {
+            return Ok(t.clone());
+        }
+        let schema = self.searcher.schema();
+        let text_fields: Vec<Field> = DEFAULT_FIELDS
+            .iter()
+            .filter_map(|(name, _)| schema.get_field(name).ok())
+            .collect();
+        let weight = self
+            .filter
+            .weight(EnableScoring::disabled_from_searcher(self.searcher))?;
+        let mut docs = 0u64;
+        let mut tokens: HashMap<Field, u64> = text_fields.iter().map(|f| (*f, 0)).collect();
+        for reader in self.searcher.segment_readers() {
+            let norms: Vec<(Field, tantivy::fieldnorm::FieldNormReader)> = text_fields
+                .iter()
+                .filter_map(|f| reader.get_fieldnorms_reader(*f).ok().map(|r| (*f, r)))
+                .collect();
+            let alive = reader.alive_bitset();
+            weight.for_each_no_score(reader, &mut |block: &[DocId]| {
+                for &doc in block {
+                    if alive.is_some_and(|a| !a.is_alive(doc)) {
+                        continue;
+                    }
+                    docs += 1;
+                    for (field, norm) in &norms {
+                        if let Some(n) = tokens.get_mut(field) {
+                            *n += u64::from(norm.fieldnorm(doc));
+                        }
+                    }
+                }
+            })?;
+        }
+        *slot = Some((docs, tokens.clone()));
+        Ok((docs, tokens))
+    }
+}
+
+impl Bm25StatisticsProvider for VisibleStats<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        Ok(self.totals()?.1.get(&field).copied().unwrap_or(0))
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.totals()?.0)
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        let query = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)) as Box<dyn Query>,
+            ),
+            (Occur::Must, self.filter.box_clone()),
+        ]);
+        let found = query.count(self.searcher)? as u64;
+        // Both counts come from the same searcher and filter; the bound
+        // only keeps BM25's `doc_count >= doc_freq` whatever happens.
+        Ok(found.min(self.total_num_docs()?))
+    }
+}
