@@ -12,6 +12,7 @@
 //!
 //! Decisions are in `docs/adr/0002-search-index.md`.
 
+pub mod corpus;
 pub mod doc;
 pub mod index;
 pub mod indexer;
