@@ -174,6 +174,12 @@ fn field_at(q: &str, field: &str) -> Option<usize> {
 
 /// `message` with the query and a caret under the offending character.
 fn pointed(q: &str, at: usize, message: &str) -> String {
+    if at >= q.chars().count() {
+        return format!(
+            "{message} at the end of the query (character {}): `{q}`",
+            at + 1
+        );
+    }
     format!(
         "{message} at character {} of the query: `{q}`, here: `{}`",
         at + 1,
@@ -199,6 +205,113 @@ fn named_fields(ast: &UserInputAst, out: &mut Vec<String>) {
             UserInputLeaf::Exists { field } => out.push(field.clone()),
         },
     }
+}
+
+/// `a AND NOT b` parses as `+a +(-b)`, whose second clause alone matches
+/// nothing; lift such all-excluding required clauses into their parent
+/// (`+a -b`), which is what people mean.
+fn lift_negations(ast: UserInputAst) -> UserInputAst {
+    use tantivy::query_grammar::Occur as O;
+    match ast {
+        UserInputAst::Clause(clauses) => {
+            let mut out = Vec::with_capacity(clauses.len());
+            for (occur, child) in clauses {
+                let child = lift_negations(child);
+                match (occur, child) {
+                    (Some(O::Must), UserInputAst::Clause(inner))
+                        if !inner.is_empty()
+                            && inner.iter().all(|(o, _)| *o == Some(O::MustNot)) =>
+                    {
+                        out.extend(inner);
+                    }
+                    (occur, child) => out.push((occur, child)),
+                }
+            }
+            UserInputAst::Clause(out)
+        }
+        UserInputAst::Boost(inner, boost) => {
+            UserInputAst::Boost(Box::new(lift_negations(*inner)), boost)
+        }
+        leaf => leaf,
+    }
+}
+
+/// A single word with `*` (`maint*`) becomes a match of the indexed words
+/// that start with it (or with its stem: indexed words are stemmed), in the
+/// field it names or in every default field with its boost. Quoted
+/// prefixes (`"dark fib"*`) stay tantivy's phrase prefixes.
+fn expand_prefixes(ast: UserInputAst, stem: &dyn Fn(&str) -> Option<String>) -> UserInputAst {
+    match ast {
+        UserInputAst::Clause(clauses) => UserInputAst::Clause(
+            clauses
+                .into_iter()
+                .map(|(occur, child)| (occur, expand_prefixes(child, stem)))
+                .collect(),
+        ),
+        UserInputAst::Boost(inner, boost) => {
+            UserInputAst::Boost(Box::new(expand_prefixes(*inner, stem)), boost)
+        }
+        UserInputAst::Leaf(leaf) => match *leaf {
+            UserInputLeaf::Literal(l) if prefix_word(&l).is_some() => {
+                let word = prefix_word(&l).unwrap_or_default();
+                let mut starts = vec![regex_escape(&word)];
+                if let Some(stemmed) = stem(&word).filter(|s| *s != word && !s.is_empty()) {
+                    starts.push(regex_escape(&stemmed));
+                }
+                let pattern = format!("({}).*", starts.join("|"));
+                let regex = |field: &str| {
+                    UserInputAst::Leaf(Box::new(UserInputLeaf::Regex {
+                        field: Some(field.to_owned()),
+                        pattern: pattern.clone(),
+                    }))
+                };
+                match l.field_name {
+                    Some(field) => regex(&field),
+                    None => UserInputAst::Clause(
+                        DEFAULT_FIELDS
+                            .iter()
+                            .map(|(field, boost)| {
+                                (
+                                    Some(tantivy::query_grammar::Occur::Should),
+                                    UserInputAst::Boost(
+                                        Box::new(regex(field)),
+                                        f64::from(*boost).into(),
+                                    ),
+                                )
+                            })
+                            .collect(),
+                    ),
+                }
+            }
+            other => UserInputAst::Leaf(Box::new(other)),
+        },
+    }
+}
+
+/// The word of `word*` (unquoted: the grammar keeps the star in the
+/// phrase) or of `"word"*`, lowercased; `None` for anything else.
+fn prefix_word(l: &tantivy::query_grammar::UserInputLiteral) -> Option<String> {
+    use tantivy::query_grammar::Delimiter;
+    let word = if l.prefix {
+        l.phrase.as_str()
+    } else if l.delimiter == Delimiter::None {
+        l.phrase.strip_suffix('*')?
+    } else {
+        return None;
+    };
+    (!word.is_empty() && word.chars().all(char::is_alphanumeric)).then(|| word.to_lowercase())
+}
+
+fn regex_escape(word: &str) -> String {
+    word.chars()
+        .flat_map(|c| {
+            if c.is_ascii_alphanumeric() {
+                vec![c]
+            } else {
+                vec!['\\', c]
+            }
+        })
+        .collect()
 }
 
 fn has_regex(ast: &UserInputAst) -> bool {
@@ -252,12 +365,32 @@ pub fn parse(snapshot: &Snapshot, q: &str) -> Result<Box<dyn Query>, SearchError
         }
     }
     if has_regex(&ast) {
+        let at = q.find('/').map(|b| char_at(q, b)).unwrap_or(0);
         return Err(invalid(
-            "regular expressions (/.../) are not supported; use prefix* instead",
-            q.find('/').map(|b| char_at(q, b)),
+            pointed(
+                q,
+                at,
+                "regular expressions (/.../) are not supported; use prefix* instead",
+            ),
+            Some(at),
         ));
     }
-    let parser = parser(snapshot);
+    let mut parser = parser(snapshot);
+    // Only for the prefixes expanded here: the user's own regexes were
+    // refused above.
+    parser.allow_regexes();
+    let stem = |word: &str| {
+        let mut analyzer = snapshot.index.tokenizers().get(schema::ENGLISH)?;
+        let mut stream = analyzer.token_stream(word);
+        let mut first = None;
+        stream.process(&mut |t| {
+            if first.is_none() {
+                first = Some(t.text.clone());
+            }
+        });
+        first
+    };
+    let ast = expand_prefixes(lift_negations(ast), &stem);
     parser.build_query_from_user_input_ast(ast).map_err(|e| {
         use tantivy::query::QueryParserError as E;
         let (message, field) = match &e {
