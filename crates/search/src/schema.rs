@@ -161,12 +161,23 @@ pub fn register_tokenizers(index: &Index) {
         .filter(Stemmer::new(Language::English))
         .build();
     index.tokenizers().register(ENGLISH, english);
+    // Keyword fields are among the default fields: a query word that is a
+    // stop word must vanish there too, or `submit a job` would require a
+    // tag or product named `a`.
     let keyword = TextAnalyzer::builder(RawTokenizer::default())
         .filter(RemoveLongFilter::limit(200))
         .filter(LowerCaser)
+        .filter(
+            StopWordFilter::new(Language::English)
+                .unwrap_or_else(|| StopWordFilter::remove(Vec::<String>::new())),
+        )
         .build();
-    index.tokenizers().register(KEYWORD, keyword.clone());
-    index.fast_field_tokenizer().register(KEYWORD, keyword);
+    index.tokenizers().register(KEYWORD, keyword);
+    let fast = TextAnalyzer::builder(RawTokenizer::default())
+        .filter(RemoveLongFilter::limit(200))
+        .filter(LowerCaser)
+        .build();
+    index.fast_field_tokenizer().register(KEYWORD, fast);
 }
 
 /// True when `name` is a field a query may name.
