@@ -28,14 +28,14 @@ pub fn routes() -> Router<AppState> {
 
 async fn list(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
     principal.require_any(&[])?;
-    let rows = status::status(&state.pool, &chronicle_projections::all())
+    let rows = status::status_of(&state.pool, &crate::projection_names())
         .await
         .map_err(db)?;
     Ok(Json(json!({ "projections": rows })).into_response())
 }
 
 fn known(name: &str) -> Result<(), ApiError> {
-    chronicle_projections::select(&[name.to_owned()])
+    crate::select_projections(&[name.to_owned()])
         .map(|_| ())
         .map_err(|message| ApiError::NotFound {
             code: "projection.not_found",

@@ -26,6 +26,7 @@ pub mod openapi;
 mod policies;
 mod queries;
 pub mod rate_limit;
+mod search;
 mod tickets;
 mod users;
 
@@ -58,6 +59,10 @@ pub struct AppState {
     pub limits: Limits,
     /// How far each projection has come (read-your-writes).
     pub positions: Arc<Positions>,
+    /// The search index under the data directory, kept at its latest commit.
+    pub search: Arc<chronicle_search::index::Reader>,
+    /// Per searcher and caller: the statistics scores are computed from.
+    pub search_stats: Arc<chronicle_search::query::StatsCache>,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -100,8 +105,13 @@ impl AppState {
             .timeout(Duration::from_secs(10))
             .build()?;
         let store = Arc::new(PgEventStore::new(pool.clone()));
+        let positions = Positions::follow(pool.clone());
+        let search = Arc::new(chronicle_search::index::Reader::new(&config.data_dir));
+        chronicle_search::indexer::follow(search.clone(), positions.clone());
         Ok(Self {
-            positions: Positions::follow(pool.clone()),
+            positions,
+            search,
+            search_stats: Arc::default(),
             commands: CommandHandler::new(store.clone()),
             store,
             pool,
@@ -135,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .merge(queries::kb::routes())
         .merge(queries::users::routes())
         .merge(admin::routes())
+        .merge(search::routes())
         .merge(kb::routes())
         .merge(users::routes())
         .merge(policies::routes())
@@ -167,16 +178,36 @@ impl Projectors {
         projections: Vec<Arc<dyn chronicle_projections::Projection>>,
         options: chronicle_projections::runtime::Options,
     ) -> Self {
+        Self::start_with_search(pool, projections, options, None)
+    }
+
+    /// [`Projectors::start`], plus the search projection when `search` is
+    /// given (it waits for its lease too).
+    pub fn start_with_search(
+        pool: &PgPool,
+        projections: Vec<Arc<dyn chronicle_projections::Projection>>,
+        options: chronicle_projections::runtime::Options,
+        search: Option<chronicle_search::indexer::Options>,
+    ) -> Self {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let store = Arc::new(PgEventStore::new(pool.clone()));
         let connect = (*pool.connect_options()).clone();
-        let task = tokio::spawn(chronicle_projections::runtime::run_all(
-            projections,
-            store,
-            connect,
-            options,
-            stopped,
-        ));
+        let indexer = search.map(|search| {
+            tokio::spawn(chronicle_search::indexer::run(
+                store.clone(),
+                connect.clone(),
+                search,
+                stopped.clone(),
+            ))
+        });
+        let runtime =
+            chronicle_projections::runtime::run_all(projections, store, connect, options, stopped);
+        let task = tokio::spawn(async move {
+            runtime.await;
+            if let Some(indexer) = indexer {
+                let _ = indexer.await;
+            }
+        });
         Self { stop, task }
     }
 
@@ -185,6 +216,40 @@ impl Projectors {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
+}
+
+/// Every projection's name: the PostgreSQL read models', then the search
+/// index's.
+pub fn projection_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = chronicle_projections::all()
+        .iter()
+        .map(|p| p.name())
+        .collect();
+    names.push(chronicle_search::NAME);
+    names
+}
+
+/// The projections named in `only` (all when empty): the PostgreSQL ones,
+/// and whether the search index is among them. An unknown name is an error
+/// that lists the known ones.
+pub fn select_projections(
+    only: &[String],
+) -> Result<(Vec<Arc<dyn chronicle_projections::Projection>>, bool), String> {
+    if only.is_empty() {
+        return Ok((chronicle_projections::all(), true));
+    }
+    let search = only.iter().any(|n| n == chronicle_search::NAME);
+    let rest: Vec<String> = only
+        .iter()
+        .filter(|n| *n != chronicle_search::NAME)
+        .cloned()
+        .collect();
+    if rest.is_empty() {
+        return Ok((Vec::new(), search));
+    }
+    chronicle_projections::select(&rest)
+        .map(|chosen| (chosen, search))
+        .map_err(|e| format!("{e}, {}", chronicle_search::NAME))
 }
 
 /// A bound, not yet running, HTTP server.

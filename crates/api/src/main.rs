@@ -171,8 +171,14 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     );
     // `up` runs the whole system; `serve` only the API.
     let options = projector_options()?;
-    let projectors =
-        migrate.then(|| Projectors::start(&db.pool, chronicle_projections::all(), options));
+    let projectors = migrate.then(|| {
+        Projectors::start_with_search(
+            &db.pool,
+            chronicle_projections::all(),
+            options,
+            Some(search_options(&config)),
+        )
+    });
     let served = app.run_until(shutdown_signal()).await;
     tracing::info!("shutting down");
     if let Some(projectors) = projectors {
@@ -203,12 +209,30 @@ fn projector_options() -> anyhow::Result<chronicle_projections::runtime::Options
     Ok(options)
 }
 
+/// The search projection's tuning: the index under the data directory,
+/// batches as `CHRONICLE_PROJECTION_BATCH`.
+fn search_options(config: &Config) -> chronicle_search::indexer::Options {
+    let mut options = chronicle_search::indexer::Options::new(config.data_dir.clone());
+    if let Ok(projector) = projector_options() {
+        options.batch_size = projector.batch_size;
+    }
+    options
+}
+
 async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
-    let chosen = chronicle_projections::select(&only).map_err(anyhow::Error::msg)?;
+    let (chosen, search) = chronicle_api::select_projections(&only).map_err(anyhow::Error::msg)?;
     let db = Database::open(&config).await?;
-    let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
+    let mut names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
+    if search {
+        names.push(chronicle_search::NAME);
+    }
     tracing::info!(projections = ?names, database = %redact(&db.url), "projector running");
-    let projectors = Projectors::start(&db.pool, chosen, projector_options()?);
+    let projectors = Projectors::start_with_search(
+        &db.pool,
+        chosen,
+        projector_options()?,
+        search.then(|| search_options(&config)),
+    );
     shutdown_signal().await;
     tracing::info!("shutting down after the current batches");
     projectors.stop().await;
@@ -219,10 +243,9 @@ async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
 async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Result<()> {
     use chronicle_projections::status;
     let db = Database::open(&config).await?;
-    let all = chronicle_projections::all();
     let result = match command {
         ProjectionsCommand::Status { json } => {
-            let rows = status::status(&db.pool, &all).await?;
+            let rows = status::status_of(&db.pool, &chronicle_api::projection_names()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -245,16 +268,17 @@ async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Res
             Ok(())
         }
         ProjectionsCommand::Rebuild { name, all: every } => {
-            let chosen = if every {
-                all
+            let only: Vec<String> = if every {
+                Vec::new()
             } else {
-                chronicle_projections::select(&name.into_iter().collect::<Vec<_>>())
-                    .map_err(anyhow::Error::msg)?
+                name.into_iter().collect()
             };
-            rebuild(&db.pool, chosen).await
+            let (chosen, search) =
+                chronicle_api::select_projections(&only).map_err(anyhow::Error::msg)?;
+            rebuild(&db.pool, chosen, search.then(|| search_options(&config))).await
         }
         ProjectionsCommand::Resume { name } => {
-            chronicle_projections::select(std::slice::from_ref(&name))
+            chronicle_api::select_projections(std::slice::from_ref(&name))
                 .map_err(anyhow::Error::msg)?;
             if status::resume(&db.pool, &name).await? {
                 println!("{name}: resumed; its owner retries the event it stopped on");
@@ -269,23 +293,29 @@ async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Res
 }
 
 /// Requests the rebuilds and shows their progress until each has swapped
-/// in. Projections nobody owns are rebuilt by this process.
+/// in. Projections nobody owns are rebuilt by this process (the search
+/// index in this process's data directory).
 async fn rebuild(
     pool: &sqlx::PgPool,
     chosen: Vec<std::sync::Arc<dyn chronicle_projections::Projection>>,
+    search: Option<chronicle_search::indexer::Options>,
 ) -> anyhow::Result<()> {
     use std::io::Write;
 
     use chronicle_projections::status;
     let started = chrono::Utc::now();
-    for p in &chosen {
-        status::request_rebuild(pool, p.name()).await?;
+    let mut names: Vec<&str> = chosen.iter().map(|p| p.name()).collect();
+    if search.is_some() {
+        names.push(chronicle_search::NAME);
+    }
+    for name in &names {
+        status::request_rebuild(pool, name).await?;
     }
     // Owners pick the request up within a second; unowned ones run here.
-    let local = Projectors::start(pool, chosen.clone(), projector_options()?);
+    let local = Projectors::start_with_search(pool, chosen.clone(), projector_options()?, search);
     let mut stderr = std::io::stderr();
     loop {
-        let rows = status::status(pool, &chosen).await?;
+        let rows = status::status_of(pool, &names).await?;
         let mut line = String::new();
         let mut done = 0;
         for r in &rows {

@@ -314,6 +314,26 @@ fn regex_escape(word: &str) -> String {
         .collect()
 }
 
+/// The fields of `field:*` (has a value) clauses.
+fn exists_fields(ast: &UserInputAst, out: &mut Vec<String>) {
+    match ast {
+        UserInputAst::Clause(clauses) => {
+            for (_, child) in clauses {
+                exists_fields(child, out);
+            }
+        }
+        UserInputAst::Boost(inner, _) => exists_fields(inner, out),
+        UserInputAst::Leaf(leaf) => {
+            if let UserInputLeaf::Exists { field } = leaf.as_ref() {
+                out.push(field.clone());
+            }
+        }
+    }
+}
+
+/// The fields `field:*` works on (those with a fast column).
+const EXISTS_FIELDS: &[&str] = &["type", "status", "value", "start", "end"];
+
 fn has_regex(ast: &UserInputAst) -> bool {
     match ast {
         UserInputAst::Clause(clauses) => clauses.iter().any(|(_, c)| has_regex(c)),
@@ -363,6 +383,22 @@ pub fn parse(snapshot: &Snapshot, q: &str) -> Result<Box<dyn Query>, SearchError
                 at,
             ));
         }
+    }
+    let mut exists = Vec::new();
+    exists_fields(&ast, &mut exists);
+    if let Some(field) = exists.iter().find(|f| !EXISTS_FIELDS.contains(&f.as_str())) {
+        let at = field_at(q, field).unwrap_or(0);
+        return Err(invalid(
+            pointed(
+                q,
+                at,
+                &format!(
+                    "`{field}:*` is not supported; `field:*` (has a value) works on {}",
+                    EXISTS_FIELDS.join(", ")
+                ),
+            ),
+            Some(at),
+        ));
     }
     if has_regex(&ast) {
         let at = q.find('/').map(|b| char_at(q, b)).unwrap_or(0);

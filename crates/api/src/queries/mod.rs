@@ -175,7 +175,10 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// The `min_position` a request asks for, from the query or the header.
-fn min_position(params: &BTreeMap<String, String>, headers: &HeaderMap) -> Result<u64, ApiError> {
+pub(crate) fn min_position(
+    params: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<u64, ApiError> {
     let raw = params.get("min_position").map(String::as_str).or_else(|| {
         headers
             .get(MIN_POSITION_HEADER)

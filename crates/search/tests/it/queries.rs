@@ -279,3 +279,97 @@ async fn scores_do_not_depend_on_what_the_caller_cannot_see() {
     // An admin of the tenant sees Bob's too, and its scores do move.
     assert_eq!(search(&s, &admin("acme"), "fibre").total, 21);
 }
+
+/// Odd queries end in results or in a query error, never in an index error
+/// (which the API would answer with a 500) or a panic.
+#[tokio::test]
+async fn odd_queries_are_answered_or_refused() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = index(&db, dir.path()).await;
+    let odd = [
+        "*",
+        "title:*",
+        "value:*",
+        "end:*",
+        "status:*",
+        "type:*",
+        "\"\"",
+        "title:\"\"",
+        "fibre^2",
+        "title:fibre^0.5",
+        "fibre~2",
+        "\"dark fibre\"~2",
+        "IN [a b]",
+        "title: IN [fibre copper]",
+        "value:>5",
+        "value:>=abc",
+        "start:>2026-01-01T00:00:00Z",
+        "end:<=2027-01-01T00:00:00Z",
+        "value:[1 TO abc]",
+        "title:[a TO z]",
+        "value:{1 TO 5}",
+        "(",
+        ")",
+        "((fibre)",
+        "AND",
+        "OR OR",
+        "NOT",
+        "-",
+        "+",
+        "+fibre -",
+        "fibre AND",
+        ":",
+        "title:",
+        "::",
+        "\\",
+        "\"\\\"",
+        "fibre*",
+        "*fibre",
+        "f*b*",
+        "fibre**",
+        "é*",
+        "中文",
+        "🦀*",
+        "title:🦀",
+        "a:b:c",
+        "title.x:fibre",
+        "[* TO *]",
+        "value:[* TO *]",
+        "tags:\"wi fi\"*",
+        "\"a\"*",
+        "\"the of\"",
+        "the",
+        "the*",
+        "-the",
+        "fibre -the",
+        "value:1e10",
+        "value:99999999999999999999",
+        "start:2026-01-01",
+        "currency:EUR",
+        "priority:P2",
+        "fibre OR -copper",
+        "NOT NOT fibre",
+        "title:(fibre OR copper)",
+        "title:(fibre -copper)",
+        "+(-a)",
+        "$exists(title)",
+    ];
+    let mut failures = Vec::new();
+    for q in odd {
+        let request = Request {
+            q: q.to_owned(),
+            limit: 10,
+            ..Default::default()
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            query::search(&s, &StatsCache::default(), &admin("acme"), &request)
+        }));
+        match outcome {
+            Ok(Ok(_)) | Ok(Err(SearchError::InvalidQuery { .. })) => {}
+            Ok(Err(e)) => failures.push(format!("{q:?}: {e}")),
+            Err(_) => failures.push(format!("{q:?}: panicked")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
