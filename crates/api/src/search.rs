@@ -202,10 +202,19 @@ async fn search(
                 reached,
             })?;
     }
-    let Some(snapshot) = state.search.snapshot() else {
-        return Err(ApiError::Unavailable {
-            message: "the search index is not built yet; retry shortly".into(),
-        });
+    let snapshot = match state.search.snapshot() {
+        Some(s) => s,
+        None => {
+            // Created since the last refresh? Look once before giving up.
+            let reader = state.search.clone();
+            let _ = tokio::task::spawn_blocking(move || reader.refresh()).await;
+            state
+                .search
+                .snapshot()
+                .ok_or_else(|| ApiError::Unavailable {
+                    message: "the search index is not built yet; retry shortly".into(),
+                })?
+        }
     };
     let scope = scope(&principal);
     let stats = state.search_stats.clone();

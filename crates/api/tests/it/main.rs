@@ -17,6 +17,7 @@ mod openapi;
 mod policies;
 mod projector;
 mod queries;
+mod search;
 mod tickets;
 mod up;
 mod user_queries;

@@ -360,3 +360,86 @@ async fn uncommitted_work_is_lost_on_a_crash_and_applied_again() {
     );
     assert_eq!(search(&s, &admin("acme"), "amended").total, 6, "each once");
 }
+
+#[tokio::test]
+async fn readers_follow_many_small_commits_through_merges() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let events = store(&db);
+    let layout = Layout::new(dir.path());
+    let mut indexer = Indexer::open_current(&layout, WriterOptions::default()).unwrap();
+    let reader = Reader::new(dir.path());
+    for i in 0..40 {
+        let at = append(
+            &events,
+            "acme",
+            "contract",
+            Uuid::now_v7(),
+            vec![ev::drafted(
+                &format!("Deal {i}"),
+                "Globex",
+                "Body.",
+                Uuid::now_v7(),
+            )],
+        )
+        .await;
+        let batch = events
+            .read_batch(indexer.applied(), 100)
+            .await
+            .unwrap()
+            .events;
+        indexer.apply(&batch).unwrap();
+        indexer.commit().unwrap();
+        assert_eq!(reader.refresh().unwrap(), at, "commit {i}");
+        assert_eq!(
+            search(&reader.snapshot().unwrap(), &admin("acme"), "").total,
+            i + 1
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_running_indexer_keeps_up_with_single_commands() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let events = store(&db);
+    let running = start(&db, dir.path());
+    let reader = Arc::new(Reader::new(dir.path()));
+    let positions = chronicle_projections::positions::Positions::follow(db.pool.clone());
+    indexer::follow(reader.clone(), positions.clone());
+    for i in 0..30 {
+        let started = Instant::now();
+        let at = append(
+            &events,
+            "acme",
+            "contract",
+            Uuid::now_v7(),
+            vec![ev::drafted(
+                &format!("Deal {i}"),
+                "Globex",
+                "Body.",
+                Uuid::now_v7(),
+            )],
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while reader.position() < at {
+            assert!(
+                Instant::now() < deadline,
+                "command {i}: reader at {}, want {at}",
+                reader.position()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            search(&reader.snapshot().unwrap(), &admin("acme"), "").total,
+            i + 1
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "command {i}: {:?}",
+            started.elapsed()
+        );
+    }
+    running.stop().await;
+}
