@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 mod catchup;
 mod load;
+mod search;
 
 #[derive(Parser)]
 #[command(name = "chronicle-bench", about = "Chronicle's benchmarks")]
@@ -47,6 +48,11 @@ enum Bench {
     /// Projection catch-up from zero over a realistic mix (beside the raw
     /// ordered read rate), then command → read-model lag at a steady rate.
     Catchup(catchup::CatchupArgs),
+    /// The search index on real text (the OS's licenses, copyright files
+    /// and man pages as events): indexing from the log, query latency
+    /// beside PostgreSQL full-text search on the same documents, and
+    /// command → searchable freshness.
+    Search(search::SearchArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -83,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Append(args) => append_bench(args).await,
         Bench::Load(args) => load::run(args).await,
         Bench::Catchup(args) => catchup::run(args).await,
+        Bench::Search(args) => search::run(args).await,
     }
 }
 
