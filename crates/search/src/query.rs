@@ -595,7 +595,8 @@ pub fn search(
             snippet: snippets.of(&doc),
             title: doc.title,
             status: doc.status,
-            score,
+            // JSON has no NaN; a degenerate statistic must not make one.
+            score: if score.is_finite() { score } else { 0.0 },
         });
     }
     Ok(Results {
@@ -844,8 +845,19 @@ impl<'a> VisibleStats<'a> {
     }
 }
 
+impl VisibleStats<'_> {
+    /// True when the caller sees every document of the index: then the
+    /// index's own statistics are theirs, and cheaper.
+    fn sees_everything(&self) -> tantivy::Result<bool> {
+        Ok(self.totals()?.0 == self.searcher.num_docs())
+    }
+}
+
 impl Bm25StatisticsProvider for VisibleStats<'_> {
     fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        if self.sees_everything()? {
+            return self.searcher.total_num_tokens(field);
+        }
         Ok(self.totals()?.1.get(&field).copied().unwrap_or(0))
     }
 
@@ -854,6 +866,9 @@ impl Bm25StatisticsProvider for VisibleStats<'_> {
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        if self.sees_everything()? {
+            return self.searcher.doc_freq(term);
+        }
         let query = BooleanQuery::new(vec![
             (
                 Occur::Must,
