@@ -19,7 +19,7 @@ use chronicle_store::EventStore as _;
 use chronicle_testkit::TestDb;
 use uuid::Uuid;
 
-use crate::support::{admin, append, caught_up, search, store, titles};
+use crate::support::{admin, append, caught_up, store, titles, top};
 
 /// Hit rates at 1 and 3.
 fn rates(queries: &[KnownQuery], mut top3: impl FnMut(&str) -> Vec<String>) -> (f64, f64) {
@@ -61,19 +61,24 @@ async fn tantivy_finds_the_known_answers_at_least_as_well_as_postgresql() {
     let events = store(&db);
     let started = Instant::now();
     let owner = Uuid::now_v7();
-    for doc in &docs {
-        let stream = match doc.kind {
-            chronicle_search::doc::Kind::Contract => "contract",
-            _ => "knowledge_article",
-        };
-        append(
-            &events,
-            "acme",
-            stream,
-            Uuid::now_v7(),
-            vec![doc.event(owner, chrono::Utc::now())],
-        )
-        .await;
+    let docs = Arc::new(docs);
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (events, docs) = (events.clone(), docs.clone());
+            tokio::spawn(async move {
+                for doc in docs.iter().skip(w).step_by(4) {
+                    let stream = match doc.kind {
+                        chronicle_search::doc::Kind::Contract => "contract",
+                        _ => "knowledge_article",
+                    };
+                    let event = doc.event(owner, chrono::Utc::now());
+                    append(&events, "acme", stream, Uuid::now_v7(), vec![event]).await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
     }
     let appended = started.elapsed();
 
@@ -96,15 +101,10 @@ async fn tantivy_finds_the_known_answers_at_least_as_well_as_postgresql() {
     let indexed = started.elapsed();
     let snapshot = caught_up(&Arc::new(Reader::new(dir.path())), indexer.position()).await;
     let scope = admin("acme");
-    let (t1, t3) = rates(&queries, |q| {
-        titles(&search(&snapshot, &scope, q))
-            .into_iter()
-            .take(3)
-            .collect()
-    });
+    let (t1, t3) = rates(&queries, |q| titles(&top(&snapshot, &scope, q, 3)));
     if std::env::var("RELEVANCE_DEBUG").is_ok() {
         for query in queries.iter().take(40) {
-            let r = search(&snapshot, &scope, &query.q);
+            let r = top(&snapshot, &scope, &query.q, 3);
             println!(
                 "{:?} -> {:?} (want {:?}, total {})",
                 query.q,

@@ -83,6 +83,21 @@ pub fn search(snapshot: &Snapshot, scope: &Scope, q: &str) -> Results {
     search_with(snapshot, scope, q, &[], &[])
 }
 
+/// The first `limit` hits only.
+pub fn top(snapshot: &Snapshot, scope: &Scope, q: &str, limit: usize) -> Results {
+    query::search(
+        snapshot,
+        &StatsCache::default(),
+        scope,
+        &Request {
+            q: q.to_owned(),
+            limit,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{q}: {e}"))
+}
+
 pub fn search_with(
     snapshot: &Snapshot,
     scope: &Scope,
