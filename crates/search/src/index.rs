@@ -53,6 +53,10 @@ pub enum IndexError {
 pub struct Payload {
     pub position: u64,
     pub schema: u32,
+    /// The id of the event at `position`: tells whether this index was
+    /// built from the log it is now asked to follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<uuid::Uuid>,
 }
 
 impl Payload {
@@ -172,6 +176,9 @@ pub struct Indexer {
     committed: u64,
     /// The position of the last event applied (committed or not).
     applied: u64,
+    /// The ids of the events at `committed` and `applied`.
+    committed_event: Option<uuid::Uuid>,
+    applied_event: Option<uuid::Uuid>,
     /// Documents changed since the last commit (`None`: deleted), which the
     /// lookup reader does not show yet.
     pending: HashMap<String, Option<SearchDoc>>,
@@ -225,9 +232,9 @@ impl Indexer {
         fields: Fields,
         options: WriterOptions,
     ) -> Result<Self, IndexError> {
-        let position = Payload::parse(index.load_metas()?.payload.as_deref())
-            .map(|p| p.position)
-            .unwrap_or(0);
+        let payload = Payload::parse(index.load_metas()?.payload.as_deref());
+        let position = payload.map(|p| p.position).unwrap_or(0);
+        let event = payload.and_then(|p| p.event);
         let writer = index.writer_with_num_threads(options.threads.max(1), options.heap_bytes)?;
         let lookup = index
             .reader_builder()
@@ -242,6 +249,8 @@ impl Indexer {
             fields,
             committed: position,
             applied: position,
+            committed_event: event,
+            applied_event: event,
             pending: HashMap::new(),
             pending_docs: 0,
         })
@@ -255,6 +264,11 @@ impl Indexer {
     /// The position of the last commit.
     pub fn position(&self) -> u64 {
         self.committed
+    }
+
+    /// The id of the event at [`Indexer::position`] (`None` at 0).
+    pub fn position_event(&self) -> Option<uuid::Uuid> {
+        self.committed_event
     }
 
     /// The position of the last event applied, committed or not.
@@ -301,6 +315,7 @@ impl Indexer {
                 break;
             }
             self.applied = event.position;
+            self.applied_event = Some(event.event_id);
         }
         for key in &changed {
             self.writer
@@ -353,12 +368,14 @@ impl Indexer {
         let payload = serde_json::to_string(&Payload {
             position: self.applied,
             schema: SCHEMA_VERSION,
+            event: self.applied_event,
         })?;
         let mut prepared = self.writer.prepare_commit()?;
         prepared.set_payload(&payload);
         prepared.commit()?;
         self.lookup.reload()?;
         self.committed = self.applied;
+        self.committed_event = self.applied_event;
         self.pending.clear();
         self.pending_docs = 0;
         Ok(self.committed)
@@ -368,6 +385,7 @@ impl Indexer {
     pub fn rollback(&mut self) -> Result<(), IndexError> {
         self.writer.rollback()?;
         self.applied = self.committed;
+        self.applied_event = self.committed_event;
         self.pending.clear();
         self.pending_docs = 0;
         Ok(())

@@ -249,8 +249,25 @@ async fn drive(
     let layout = Layout::new(&options.data_dir);
     let writer = options.writer;
     let open_layout = layout.clone();
-    let live =
+    let mut live =
         tokio::task::spawn_blocking(move || Indexer::open_current(&open_layout, writer)).await??;
+    if !follows(&live, store).await? {
+        tracing::warn!(
+            projection = NAME,
+            index = live.name(),
+            position = live.position(),
+            "the search index was built from another event log (its last event is not there); \
+             building a new one"
+        );
+        let (root, old) = (layout.clone(), live);
+        live = tokio::task::spawn_blocking(move || {
+            drop(old);
+            let fresh = Indexer::create(&root, writer)?;
+            fresh.make_current()?;
+            Ok::<_, IndexError>(fresh)
+        })
+        .await??;
+    }
     // Leftovers of an interrupted rebuild or swap.
     for dir in layout.others(&[live.name()]).map_err(IndexError::Io)? {
         let _ = std::fs::remove_dir_all(dir);
@@ -367,6 +384,23 @@ async fn drive(
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// True when the event the index's last commit reflects is in the log at
+/// that position: the index belongs to this log (and not to a restored or
+/// another database that shares the data directory).
+async fn follows(live: &Indexer, store: &PgEventStore) -> Result<bool, RunError> {
+    if live.position() == 0 {
+        return Ok(true);
+    }
+    let Some(expected) = live.position_event() else {
+        return Ok(false);
+    };
+    let batch = store.read_batch(live.position() - 1, 1).await?;
+    Ok(batch
+        .events
+        .first()
+        .is_some_and(|e| e.position == live.position() && e.event_id == expected))
 }
 
 fn observe(live: &Indexer) {

@@ -443,3 +443,46 @@ async fn the_running_indexer_keeps_up_with_single_commands() {
     }
     running.stop().await;
 }
+
+#[tokio::test]
+async fn an_index_of_another_event_log_is_built_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let reader = Arc::new(Reader::new(dir.path()));
+    let first = TestDb::new().await;
+    let at = load(&store(&first), 9).await;
+    let running = start(&first, dir.path());
+    assert_eq!(
+        search(&caught_up(&reader, at).await, &admin("acme"), "").total,
+        9
+    );
+    running.stop().await;
+    // The same data directory, another database with fewer events.
+    let second = TestDb::new().await;
+    let at = append(
+        &store(&second),
+        "acme",
+        "contract",
+        Uuid::now_v7(),
+        vec![ev::drafted("Only one", "Globex", "Body.", Uuid::now_v7())],
+    )
+    .await;
+    let running = start(&second, dir.path());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = reader.clone();
+        let _ = tokio::task::spawn_blocking(move || r.refresh())
+            .await
+            .unwrap();
+        if let Some(s) = reader.snapshot().filter(|s| s.position == at) {
+            assert_eq!(titles(&search(&s, &admin("acme"), "")), ["Only one"]);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not rebuilt: at {}",
+            reader.position()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.stop().await;
+}
