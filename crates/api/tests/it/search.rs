@@ -678,3 +678,99 @@ async fn the_search_projection_shows_in_status_and_rebuilds_by_swapping() {
     .await;
     assert_error(response, 404, "projection.not_found").await;
 }
+
+/// Kills the child process when dropped.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_separate_projector_process_writes_the_index_the_api_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new().await;
+    let _projector = ChildGuard(
+        std::process::Command::new(env!("CARGO_BIN_EXE_chronicle"))
+            .args(["project", "--only", "search"])
+            .env("DATABASE_URL", &db.url)
+            .env("CHRONICLE_DATA_DIR", dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // This process only serves HTTP and reads the index.
+    let vars: HashMap<String, String> = HashMap::from([
+        ("CHRONICLE_LISTEN".into(), "127.0.0.1:0".into()),
+        ("CHRONICLE_JWT_SECRET".into(), SECRET.into()),
+        (
+            "CHRONICLE_DATA_DIR".into(),
+            dir.path().to_string_lossy().into_owned(),
+        ),
+    ]);
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+    let app = Application::build(&config, db.pool.clone()).await.unwrap();
+    let addr = app.local_addr().unwrap();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let app = TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        _projectors: Projectors::start(&db.pool, Vec::new(), Default::default()),
+        _db: db,
+    };
+    let sales = user("acme", &["sales"]);
+    let (id, at) = command(
+        &app,
+        &sales.token,
+        "/api/v1/contracts",
+        contract(
+            "Cross-process deal",
+            "Globex",
+            "Written by another process.",
+        ),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let response = get(
+            &app,
+            &sales.token,
+            &query_string(&[("q", "cross process"), ("min_position", &at.to_string())]),
+        )
+        .await;
+        if response.status() == 200 {
+            break response.json::<Value>().await.unwrap();
+        }
+        // 503 until the other process has created the index.
+        assert_eq!(response.status(), 503);
+        assert!(
+            Instant::now() < deadline,
+            "the projector process never created the index"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(ids(&page), [id]);
+    // Later changes arrive through the other process's commits too.
+    let (_, at) = command(
+        &app,
+        &sales.token,
+        &format!(
+            "/api/v1/contracts/{}/amend",
+            page["hits"][0]["id"].as_str().unwrap()
+        ),
+        json!({ "body": "Amended elsewhere." }),
+    )
+    .await;
+    let page = search(
+        &app,
+        &sales.token,
+        &[("q", "elsewhere"), ("min_position", &at.to_string())],
+    )
+    .await;
+    assert_eq!(page["total"], 1);
+}
