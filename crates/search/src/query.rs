@@ -21,7 +21,9 @@ use tantivy::query::{
 use tantivy::query_grammar::{self, UserInputAst, UserInputLeaf};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
+use tantivy::{
+    DocId, DocSet as _, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term,
+};
 use uuid::Uuid;
 
 use crate::doc::{Kind, SearchDoc};
@@ -499,6 +501,11 @@ fn any_of(parts: Vec<Box<dyn Query>>) -> Box<dyn Query> {
 /// The documents `scope` may see: its tenant, and per type the access
 /// rule. Never empty of the tenant clause.
 pub fn access_filter(f: &Fields, scope: &Scope) -> Box<dyn Query> {
+    if scope.contracts == ContractAccess::All && scope.tickets == TicketAccess::All {
+        // Every type in full: the tenant alone (a union over the types
+        // would cover every document and only cost time).
+        return term(f.tenant, &scope.tenant);
+    }
     let mut kinds: Vec<Box<dyn Query>> = Vec::new();
     kinds.push(match &scope.contracts {
         ContractAccess::All => term(f.kind, Kind::Contract.as_str()),
@@ -572,18 +579,26 @@ pub fn search(
     ]);
     let visible = VisibleStats::new(searcher, access, stats.entry(searcher, scope));
     let limit = request.limit.clamp(1, MAX_LIMIT);
-    let collector = (
-        TopDocs::with_limit(limit)
+    // Two passes: the best hits alone, which lets tantivy skip blocks that
+    // cannot make the page (block-max WAND); then the count and facets
+    // over every match, without scoring.
+    let top = searcher.search_with_statistics_provider(
+        &query,
+        &TopDocs::with_limit(limit)
             .and_offset(request.offset)
             .order_by_score(),
-        Count,
-        FacetCollector {
-            kind: "type",
-            status: "status",
-        },
-    );
-    let (top, total, facets) =
-        searcher.search_with_statistics_provider(&query, &collector, &visible)?;
+        &visible,
+    )?;
+    let (total, facets) = searcher.search(
+        &query,
+        &(
+            Count,
+            FacetCollector {
+                kind: "type",
+                status: "status",
+            },
+        ),
+    )?;
     let mut hits = Vec::with_capacity(top.len());
     let snippets = Snippets::new(searcher, user_query.as_ref(), f)?;
     for (score, address) in top {
@@ -611,7 +626,14 @@ pub fn search(
 struct Snippets {
     body: SnippetGenerator,
     comments: SnippetGenerator,
+    /// The indexed forms (stems) of the query's words in those fields.
+    stems: Vec<String>,
 }
+
+/// Texts longer than this are cut to a window around the first place a
+/// query word may be before highlighting: analysing (stemming) a whole
+/// 100,000-character body for each hit would cost more than the search.
+const WINDOW_BYTES: usize = 600;
 
 impl Snippets {
     fn new(searcher: &Searcher, query: &dyn Query, f: &Fields) -> Result<Self, SearchError> {
@@ -620,19 +642,61 @@ impl Snippets {
             g.set_max_num_chars(SNIPPET_CHARS);
             Ok(g)
         };
+        let mut stems = Vec::new();
+        query.query_terms(&mut |term, _| {
+            if term.field() == f.body || term.field() == f.comments {
+                if let Some(text) = term.value().as_str() {
+                    let text = text.to_ascii_lowercase();
+                    if !text.is_empty() && !stems.contains(&text) {
+                        stems.push(text);
+                    }
+                }
+            }
+        });
         Ok(Self {
             body: make(f.body)?,
             comments: make(f.comments)?,
+            stems,
         })
     }
 
+    /// The part of `text` worth highlighting: all of a short text; around
+    /// the first occurrence of a stem in a long one; `None` when no stem
+    /// occurs at all.
+    fn window<'t>(&self, text: &'t str) -> Option<&'t str> {
+        if text.len() <= WINDOW_BYTES {
+            return Some(text);
+        }
+        // ASCII lowercasing keeps byte offsets.
+        let lower = text.to_ascii_lowercase();
+        let at = self
+            .stems
+            .iter()
+            .filter_map(|s| lower.find(s.as_str()))
+            .min()?;
+        let mut start = at.saturating_sub(WINDOW_BYTES / 4);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (start + WINDOW_BYTES).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        Some(&text[start..end])
+    }
+
     fn of(&self, doc: &SearchDoc) -> String {
-        let body = self.body.snippet(&doc.body);
-        if !body.highlighted().is_empty() {
-            return body.to_html();
+        if let Some(window) = self.window(&doc.body) {
+            let body = self.body.snippet(window);
+            if !body.highlighted().is_empty() {
+                return body.to_html();
+            }
         }
         for comment in &doc.comments {
-            let s = self.comments.snippet(comment);
+            let Some(window) = self.window(comment) else {
+                continue;
+            };
+            let s = self.comments.snippet(window);
             if !s.highlighted().is_empty() {
                 return s.to_html();
             }
@@ -755,9 +819,23 @@ pub struct StatsCache {
     entries: Mutex<HashMap<(u64, String), Arc<ScopeStats>>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ScopeStats {
-    totals: Mutex<Option<(u64, HashMap<Field, u64>)>>,
+    totals: Mutex<Option<Arc<Totals>>>,
+}
+
+impl std::fmt::Debug for ScopeStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScopeStats")
+    }
+}
+
+/// What a scope sees of one searcher.
+struct Totals {
+    docs: u64,
+    tokens: HashMap<Field, u64>,
+    /// Per segment, the visible (and alive) documents.
+    visible: HashMap<tantivy::index::SegmentId, tantivy::BitSet>,
 }
 
 /// Cached entries at most; older generations go first.
@@ -803,9 +881,9 @@ impl<'a> VisibleStats<'a> {
         }
     }
 
-    /// The visible documents and their token counts per text field, in one
-    /// pass over the filter's documents.
-    fn totals(&self) -> tantivy::Result<(u64, HashMap<Field, u64>)> {
+    /// The visible documents, their token counts per text field, and per
+    /// segment the set of them: one pass over the filter's documents.
+    fn totals(&self) -> tantivy::Result<Arc<Totals>> {
         let mut slot = self.cached.totals.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = slot.as_ref() {
             return Ok(t.clone());
@@ -820,17 +898,20 @@ impl<'a> VisibleStats<'a> {
             .weight(EnableScoring::disabled_from_searcher(self.searcher))?;
         let mut docs = 0u64;
         let mut tokens: HashMap<Field, u64> = text_fields.iter().map(|f| (*f, 0)).collect();
+        let mut visible = HashMap::new();
         for reader in self.searcher.segment_readers() {
             let norms: Vec<(Field, tantivy::fieldnorm::FieldNormReader)> = text_fields
                 .iter()
                 .filter_map(|f| reader.get_fieldnorms_reader(*f).ok().map(|r| (*f, r)))
                 .collect();
             let alive = reader.alive_bitset();
+            let mut set = tantivy::BitSet::with_max_value(reader.max_doc());
             weight.for_each_no_score(reader, &mut |block: &[DocId]| {
                 for &doc in block {
                     if alive.is_some_and(|a| !a.is_alive(doc)) {
                         continue;
                     }
+                    set.insert(doc);
                     docs += 1;
                     for (field, norm) in &norms {
                         if let Some(n) = tokens.get_mut(field) {
@@ -839,9 +920,15 @@ impl<'a> VisibleStats<'a> {
                     }
                 }
             })?;
+            visible.insert(reader.segment_id(), set);
         }
-        *slot = Some((docs, tokens.clone()));
-        Ok((docs, tokens))
+        let totals = Arc::new(Totals {
+            docs,
+            tokens,
+            visible,
+        });
+        *slot = Some(totals.clone());
+        Ok(totals)
     }
 }
 
@@ -849,7 +936,7 @@ impl VisibleStats<'_> {
     /// True when the caller sees every document of the index: then the
     /// index's own statistics are theirs, and cheaper.
     fn sees_everything(&self) -> tantivy::Result<bool> {
-        Ok(self.totals()?.0 == self.searcher.num_docs())
+        Ok(self.totals()?.docs == self.searcher.num_docs())
     }
 }
 
@@ -858,27 +945,38 @@ impl Bm25StatisticsProvider for VisibleStats<'_> {
         if self.sees_everything()? {
             return self.searcher.total_num_tokens(field);
         }
-        Ok(self.totals()?.1.get(&field).copied().unwrap_or(0))
+        Ok(self.totals()?.tokens.get(&field).copied().unwrap_or(0))
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
-        Ok(self.totals()?.0)
+        Ok(self.totals()?.docs)
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
         if self.sees_everything()? {
             return self.searcher.doc_freq(term);
         }
-        let query = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)) as Box<dyn Query>,
-            ),
-            (Occur::Must, self.filter.box_clone()),
-        ]);
-        let found = query.count(self.searcher)? as u64;
-        // Both counts come from the same searcher and filter; the bound
-        // only keeps BM25's `doc_count >= doc_freq` whatever happens.
+        // The term's postings, counted where the scope sees the document.
+        let totals = self.totals()?;
+        let mut found = 0u64;
+        for reader in self.searcher.segment_readers() {
+            let Some(visible) = totals.visible.get(&reader.segment_id()) else {
+                continue;
+            };
+            let Some(mut postings) = reader
+                .inverted_index(term.field())?
+                .read_postings(term, IndexRecordOption::Basic)?
+            else {
+                continue;
+            };
+            let mut doc = postings.doc();
+            while doc != tantivy::TERMINATED {
+                if visible.contains(doc) {
+                    found += 1;
+                }
+                doc = postings.advance();
+            }
+        }
         Ok(found.min(self.total_num_docs()?))
     }
 }
