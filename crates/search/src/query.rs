@@ -802,16 +802,34 @@ impl Collector for FacetCollector {
 impl SegmentCollector for FacetSegment {
     type Fruit = Facets;
 
+    // Every document has exactly one type and one status: the first value
+    // of each column is the value.
     fn collect(&mut self, doc: DocId, _: Score) {
         for (column, counts) in [
             (&self.kind, &mut self.kind_counts),
             (&self.status, &mut self.status_counts),
         ] {
-            if let Some(column) = column {
-                for ord in column.term_ords(doc) {
-                    if let Some(n) = counts.get_mut(ord as usize) {
-                        *n += 1;
-                    }
+            if let Some(ord) = column.as_ref().and_then(|c| c.ords().first(doc)) {
+                if let Some(n) = counts.get_mut(ord as usize) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        let mut ords = vec![None; docs.len()];
+        for (column, counts) in [
+            (&self.kind, &mut self.kind_counts),
+            (&self.status, &mut self.status_counts),
+        ] {
+            let Some(column) = column else {
+                continue;
+            };
+            column.ords().first_vals(docs, &mut ords);
+            for ord in ords.iter().flatten() {
+                if let Some(n) = counts.get_mut(*ord as usize) {
+                    *n += 1;
                 }
             }
         }
