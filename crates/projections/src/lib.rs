@@ -1,10 +1,11 @@
 //! The projector runtime and every projection.
 //!
-//! A [`Projection`] is a name, the tables it owns in the `read` schema and a
-//! handler over batches of events. The runtime ([`runtime`]) feeds it the
-//! event log in global order from its checkpoint and commits the handler's
-//! writes together with the new checkpoint, so a crash at any point leaves
-//! the read models at exactly one batch boundary. Each projection is leased
+//! A [`Projection`] is a name, the tables it owns in its schema (`read` for
+//! read models, `reporting` for reports) and a handler over batches of
+//! events. The runtime ([`runtime`]) feeds it the event log in global order
+//! from its checkpoint and commits the handler's writes together with the
+//! new checkpoint, so a crash at any point leaves the read models at exactly
+//! one batch boundary. Each projection is leased
 //! to one process at a time; rebuilds build shadow tables and swap them in.
 
 pub mod positions;
@@ -45,8 +46,8 @@ impl ApplyError {
 /// A read model kept from the event log.
 ///
 /// `apply` runs inside the batch's transaction with `search_path` set to
-/// the schema being written (`read`, or a rebuild's shadow schema), so its
-/// SQL names its tables without a schema. It sees every event in order and
+/// the schema being written ([`Projection::schema`], or a rebuild's shadow
+/// schema), so its SQL names its tables without a schema. It sees every event in order and
 /// ignores those it does not need; it must be deterministic: the same events
 /// always give the same rows.
 #[async_trait]
@@ -54,8 +55,13 @@ pub trait Projection: Send + Sync + 'static {
     /// Stable name: the checkpoint key, `--only` and metrics label.
     fn name(&self) -> &'static str;
 
-    /// The tables of the `read` schema it owns, rebuilt together.
+    /// The tables of its schema it owns, rebuilt together.
     fn tables(&self) -> &'static [&'static str];
+
+    /// The schema its tables live in: `read` for the read models.
+    fn schema(&self) -> &'static str {
+        "read"
+    }
 
     /// Applies a batch of events.
     async fn apply(
