@@ -5,11 +5,12 @@
 //! events. The runtime ([`runtime`]) feeds it the event log in global order
 //! from its checkpoint and commits the handler's writes together with the
 //! new checkpoint, so a crash at any point leaves the read models at exactly
-//! one batch boundary. Each projection is leased
-//! to one process at a time; rebuilds build shadow tables and swap them in.
+//! one batch boundary. Each projection is leased to one process at a time;
+//! rebuilds build shadow tables and swap them in.
 
 pub mod positions;
 pub mod read;
+pub mod reporting;
 pub mod rows;
 pub mod runtime;
 pub mod status;
@@ -47,9 +48,9 @@ impl ApplyError {
 ///
 /// `apply` runs inside the batch's transaction with `search_path` set to
 /// the schema being written ([`Projection::schema`], or a rebuild's shadow
-/// schema), so its SQL names its tables without a schema. It sees every event in order and
-/// ignores those it does not need; it must be deterministic: the same events
-/// always give the same rows.
+/// schema), so its SQL names its tables without a schema. It sees every
+/// event in order and ignores those it does not need; it must be
+/// deterministic: the same events always give the same rows.
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
     /// Stable name: the checkpoint key, `--only` and metrics label.
@@ -71,7 +72,8 @@ pub trait Projection: Send + Sync + 'static {
     ) -> Result<(), ApplyError>;
 }
 
-/// Every projection that keeps PostgreSQL read models, in a stable order.
+/// Every projection that keeps PostgreSQL tables (read models, then
+/// reports), in a stable order.
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(read::tickets::Tickets),
@@ -80,6 +82,10 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(read::approvals::Approvals),
         Arc::new(read::kb::Kb),
         Arc::new(read::users::Users),
+        Arc::new(reporting::tickets::TicketReports),
+        Arc::new(reporting::leads::LeadReports),
+        Arc::new(reporting::approvals::ApprovalReports),
+        Arc::new(reporting::contracts::ContractReports),
     ]
 }
 
