@@ -26,6 +26,7 @@ pub mod openapi;
 mod policies;
 mod queries;
 pub mod rate_limit;
+mod reports;
 mod tickets;
 mod users;
 
@@ -134,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         .merge(queries::approvals::routes())
         .merge(queries::kb::routes())
         .merge(queries::users::routes())
+        .merge(reports::routes())
         .merge(admin::routes())
         .merge(kb::routes())
         .merge(users::routes())

@@ -175,7 +175,10 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// The `min_position` a request asks for, from the query or the header.
-fn min_position(params: &BTreeMap<String, String>, headers: &HeaderMap) -> Result<u64, ApiError> {
+pub(crate) fn min_position(
+    params: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<u64, ApiError> {
     let raw = params.get("min_position").map(String::as_str).or_else(|| {
         headers
             .get(MIN_POSITION_HEADER)
@@ -192,12 +195,22 @@ fn min_position(params: &BTreeMap<String, String>, headers: &HeaderMap) -> Resul
 
 /// Waits for the resource's projections to reach `min` (if asked).
 async fn read_your_writes(state: &AppState, r: &Resource, min: u64) -> Result<(), ApiError> {
+    wait_for_projections(state, r.projections, min).await
+}
+
+/// Waits for `projections` to reach `min` (if asked): at most
+/// [`MAX_WAIT`], then 503 `projection_lagging`.
+pub(crate) async fn wait_for_projections(
+    state: &AppState,
+    projections: &[&'static str],
+    min: u64,
+) -> Result<(), ApiError> {
     if min == 0 {
         return Ok(());
     }
     if state
         .positions
-        .wait_for(r.projections, min, Duration::ZERO)
+        .wait_for(projections, min, Duration::ZERO)
         .await
         .is_ok()
     {
@@ -212,7 +225,7 @@ async fn read_your_writes(state: &AppState, r: &Resource, min: u64) -> Result<()
     }
     state
         .positions
-        .wait_for(r.projections, min, MAX_WAIT)
+        .wait_for(projections, min, MAX_WAIT)
         .await
         .map_err(|reached| ApiError::Lagging {
             required: min,
@@ -340,12 +353,21 @@ async fn snapshot(
     state: &AppState,
     r: &Resource,
 ) -> Result<(sqlx::Transaction<'static, Postgres>, u64), ApiError> {
+    snapshot_of(state, r.projections).await
+}
+
+/// Begins a read-only snapshot and reads the position `projections`
+/// reflect in it (the lowest of their checkpoints).
+pub(crate) async fn snapshot_of(
+    state: &AppState,
+    projections: &[&'static str],
+) -> Result<(sqlx::Transaction<'static, Postgres>, u64), ApiError> {
     let mut tx = state.pool.begin().await.map_err(db)?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-    let names: Vec<String> = r.projections.iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = projections.iter().map(|s| s.to_string()).collect();
     let position: Option<i64> = sqlx::query_scalar(
         "SELECT min(coalesce(c.position, 0)) FROM unnest($1::text[]) AS n(name) \
          LEFT JOIN projection_checkpoints c ON c.name = n.name",
@@ -361,7 +383,7 @@ pub fn db(e: sqlx::Error) -> ApiError {
     ApiError::Internal(anyhow::Error::new(e).context("read models"))
 }
 
-fn with_position(mut response: Response, position: u64) -> Response {
+pub(crate) fn with_position(mut response: Response, position: u64) -> Response {
     if let Ok(v) = HeaderValue::from_str(&position.to_string()) {
         response.headers_mut().insert(POSITION_HEADER, v);
     }
