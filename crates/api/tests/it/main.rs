@@ -17,7 +17,13 @@ mod openapi;
 mod policies;
 mod projector;
 mod queries;
+mod reports_check;
 mod tickets;
 mod up;
 mod user_queries;
 mod users;
+
+// The workload generator of `chronicle-bench reports`, shared with the
+// reports' acceptance check.
+#[path = "../../src/bin/bench/workload.rs"]
+mod workload;

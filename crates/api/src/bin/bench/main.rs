@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! chronicle-bench append [--seconds 5] [--rounds 3]
+//! chronicle-bench load | catchup | reports   (see --help)
 //! ```
 //!
 //! Uses `DATABASE_URL` (creating a scratch database on that server) or, when
@@ -28,6 +29,8 @@ use uuid::Uuid;
 
 mod catchup;
 mod load;
+mod reports;
+mod workload;
 
 #[derive(Parser)]
 #[command(name = "chronicle-bench", about = "Chronicle's benchmarks")]
@@ -47,6 +50,9 @@ enum Bench {
     /// Projection catch-up from zero over a realistic mix (beside the raw
     /// ordered read rate), then command → read-model lag at a steady rate.
     Catchup(catchup::CatchupArgs),
+    /// Report latency over one tenant's year of events (loaded through the
+    /// store, projected from zero), per report and grouping.
+    Reports(reports::ReportsArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -83,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Append(args) => append_bench(args).await,
         Bench::Load(args) => load::run(args).await,
         Bench::Catchup(args) => catchup::run(args).await,
+        Bench::Reports(args) => reports::run(args).await,
     }
 }
 
