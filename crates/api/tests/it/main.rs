@@ -17,6 +17,7 @@ mod openapi;
 mod policies;
 mod projector;
 mod queries;
+mod reports;
 mod reports_check;
 mod tickets;
 mod up;
