@@ -437,29 +437,67 @@ async fn serve(
         );
         response
     } else {
-        let objects: Vec<Value> = rows
-            .into_iter()
-            .map(|values| {
-                Value::Object(
-                    columns
-                        .iter()
-                        .map(|c| c.name.to_owned())
-                        .zip(values)
-                        .collect(),
-                )
-            })
-            .collect();
-        Json(json!({
-            "report": report.path,
-            "from": query.from.to_string(),
-            "to": query.to.to_string(),
-            "group_by": query.group_by,
-            "position": position,
-            "rows": objects,
-        }))
+        Json(Answer {
+            report: report.path,
+            from: query.from,
+            to: query.to,
+            group_by: &query.group_by,
+            position,
+            rows: Rows {
+                columns: &columns,
+                rows: &rows,
+            },
+        })
         .into_response()
     };
     Ok(queries::with_position(response, position))
+}
+
+/// The JSON answer: the request as understood, and one object per group
+/// (written straight from the rows, without building maps).
+#[derive(serde::Serialize)]
+struct Answer<'a> {
+    report: &'static str,
+    from: NaiveDate,
+    to: NaiveDate,
+    group_by: &'a [&'static str],
+    position: u64,
+    rows: Rows<'a>,
+}
+
+struct Rows<'a> {
+    columns: &'a [Column],
+    rows: &'a [Vec<Value>],
+}
+
+impl serde::Serialize for Rows<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.rows.len()))?;
+        for values in self.rows {
+            seq.serialize_element(&RowObject {
+                columns: self.columns,
+                values,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct RowObject<'a> {
+    columns: &'a [Column],
+    values: &'a [Value],
+}
+
+impl serde::Serialize for RowObject<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.columns.len()))?;
+        for (column, value) in self.columns.iter().zip(self.values) {
+            map.serialize_entry(column.name, value)?;
+        }
+        map.end()
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use chronicle_projections::reporting::sketch::Sketch;
-use chrono::{Datelike, Days, Months, NaiveDate};
+use chrono::{Datelike, Days as ChronoDays, Months, NaiveDate};
 use sqlx::{Postgres, QueryBuilder, Row as _};
 
 /// How a report's rollup table is laid out.
@@ -66,7 +66,7 @@ impl Grain {
     pub fn start(self, day: NaiveDate) -> NaiveDate {
         match self {
             Self::Day => day,
-            Self::Week => day - Days::new(u64::from(day.weekday().num_days_from_monday())),
+            Self::Week => day - ChronoDays::new(u64::from(day.weekday().num_days_from_monday())),
             Self::Month => first_of_month(day),
         }
     }
@@ -75,7 +75,7 @@ impl Grain {
     pub fn end(self, start: NaiveDate) -> NaiveDate {
         match self {
             Self::Day => start,
-            Self::Week => start + Days::new(6),
+            Self::Week => start + ChronoDays::new(6),
             Self::Month => last_of_month(start),
         }
     }
@@ -122,66 +122,78 @@ pub struct Group {
     pub sketches: Vec<Sketch>,
 }
 
-/// A contiguous range of days (`from > to`: none).
-#[derive(Debug, Clone, Copy)]
-struct Span {
+/// Day rows of `[from, to]` to add (`sign` 1) or to subtract (-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Days {
     from: NaiveDate,
     to: NaiveDate,
+    sign: i64,
 }
 
-impl Span {
-    /// No day (dates PostgreSQL can hold, the wrong way round).
-    const NONE: Span = Span {
-        from: match NaiveDate::from_ymd_opt(9999, 12, 31) {
-            Some(d) => d,
-            None => NaiveDate::MAX,
-        },
-        to: match NaiveDate::from_ymd_opt(1, 1, 1) {
-            Some(d) => d,
-            None => NaiveDate::MIN,
-        },
-    };
+/// Which rows add up to `[from, to]`: month rows of the months
+/// `months.0 ..= months.1` (their first days), and day rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Plan {
+    months: Option<(NaiveDate, NaiveDate)>,
+    days: Vec<Days>,
 }
 
-/// Which rows to read for `[from, to]`: day rows of two spans and month
-/// rows of one (the whole months inside, when `months` is allowed).
-fn plan(from: NaiveDate, to: NaiveDate, months: bool) -> (Span, Span, Span) {
+fn days_between(from: NaiveDate, to: NaiveDate) -> i64 {
+    (to - from).num_days() + 1
+}
+
+/// The rows to read for `[from, to]`. With `months`, a month partly in
+/// the range is read as its month row minus the day rows outside the
+/// range when those are fewer than the days inside: at most 15 day rows
+/// per group at each end, whatever the range.
+fn plan(from: NaiveDate, to: NaiveDate, months: bool) -> Plan {
     if !months {
-        return (Span { from, to }, Span::NONE, Span::NONE);
+        return Plan {
+            months: None,
+            days: vec![Days { from, to, sign: 1 }],
+        };
     }
-    let first = if from.day() == 1 {
-        Some(from)
-    } else {
-        from.checked_add_months(Months::new(1)).map(first_of_month)
-    };
-    let last = if last_of_month(to) == to {
-        Some(first_of_month(to))
-    } else {
-        to.checked_sub_months(Months::new(1)).map(first_of_month)
-    };
-    match (first, last) {
-        (Some(first), Some(last)) if first <= last => {
-            let before = match first.pred_opt() {
-                Some(end) if from <= end => Span { from, to: end },
-                _ => Span::NONE,
-            };
-            let after = match last_of_month(last).succ_opt() {
-                Some(start) if start <= to => Span { from: start, to },
-                _ => Span::NONE,
-            };
-            (
-                before,
-                after,
-                Span {
-                    from: first,
-                    to: last,
-                },
-            )
+    let mut whole: Vec<NaiveDate> = Vec::new();
+    let mut days = Vec::new();
+    let mut month = first_of_month(from);
+    while month <= to {
+        let end = last_of_month(month);
+        let (inside_from, inside_to) = (from.max(month), to.min(end));
+        let inside = days_between(inside_from, inside_to);
+        let outside = days_between(month, end) - inside;
+        if outside < inside {
+            whole.push(month);
+            if month < inside_from {
+                days.push(Days {
+                    from: month,
+                    to: inside_from - ChronoDays::new(1),
+                    sign: -1,
+                });
+            }
+            if inside_to < end {
+                days.push(Days {
+                    from: inside_to + ChronoDays::new(1),
+                    to: end,
+                    sign: -1,
+                });
+            }
+        } else {
+            days.push(Days {
+                from: inside_from,
+                to: inside_to,
+                sign: 1,
+            });
         }
-        _ => (Span { from, to }, Span::NONE, Span::NONE),
+        match end.succ_opt() {
+            Some(next) => month = next,
+            None => break,
+        }
+    }
+    Plan {
+        months: whole.first().zip(whole.last()).map(|(a, b)| (*a, *b)),
+        days,
     }
 }
-
 /// Per series (dimension value and keys): its figures per period.
 type Series = BTreeMap<(String, Vec<String>), BTreeMap<Option<NaiveDate>, Acc>>;
 
@@ -230,6 +242,38 @@ fn array_of(columns: &[&str]) -> String {
     }
 }
 
+/// `AND (<rows of the plan>)`.
+fn push_plan(q: &mut QueryBuilder<'_, Postgres>, plan: &Plan) {
+    q.push(" AND (false");
+    if let Some((first, last)) = plan.months {
+        q.push(" OR (grain = 'month' AND period BETWEEN ");
+        q.push_bind(first);
+        q.push(" AND ");
+        q.push_bind(last);
+        q.push(")");
+    }
+    for days in &plan.days {
+        q.push(" OR (grain = 'day' AND period BETWEEN ");
+        q.push_bind(days.from);
+        q.push(" AND ");
+        q.push_bind(days.to);
+        q.push(")");
+    }
+    q.push(")");
+}
+
+/// Whether a row of `grain` and `period` is added (1) or subtracted (-1).
+fn sign(plan: &Plan, grain: &str, period: NaiveDate) -> i64 {
+    if grain == "day" {
+        plan.days
+            .iter()
+            .find(|d| d.from <= period && period <= d.to)
+            .map_or(1, |d| d.sign)
+    } else {
+        1
+    }
+}
+
 /// Runs the report's query in `conn` (the caller's snapshot).
 pub async fn read(
     conn: &mut sqlx::PgConnection,
@@ -237,7 +281,12 @@ pub async fn read(
     r: &Request,
 ) -> Result<Vec<Group>, sqlx::Error> {
     let months = !matches!(r.grain, Some(Grain::Day | Grain::Week));
-    let (before, after, whole) = plan(r.from, r.to, months);
+    let plan = plan(r.from, r.to, months);
+    let sketch_columns: Vec<(String, String)> = spec
+        .sketches
+        .iter()
+        .map(|s| (format!("{s}_keys"), format!("{s}_counts")))
+        .collect();
 
     let mut q = QueryBuilder::<Postgres>::new("SELECT grain, period, ");
     q.push(key_columns(spec, r));
@@ -246,30 +295,20 @@ pub async fn read(
     q.push(" AS flows, ");
     q.push(array_of(spec.stocks));
     q.push(" AS stocks");
-    for s in spec.sketches {
-        q.push(format!(", {s}_keys, {s}_counts"));
+    for (keys, counts) in &sketch_columns {
+        q.push(format!(", {keys}, {counts}"));
     }
     q.push(" FROM ");
     q.push(spec.table);
     push_where(&mut q, spec, r);
-    q.push(" AND ((grain = 'day' AND period BETWEEN ");
-    q.push_bind(before.from);
-    q.push(" AND ");
-    q.push_bind(before.to);
-    q.push(") OR (grain = 'day' AND period BETWEEN ");
-    q.push_bind(after.from);
-    q.push(" AND ");
-    q.push_bind(after.to);
-    q.push(") OR (grain = 'month' AND period BETWEEN ");
-    q.push_bind(whole.from);
-    q.push(" AND ");
-    q.push_bind(whole.to);
-    q.push("))");
+    push_plan(&mut q, &plan);
     let rows = q.build().fetch_all(&mut *conn).await?;
 
     let mut series: Series = BTreeMap::new();
     for row in rows {
+        let grain: &str = row.try_get("grain")?;
         let period: NaiveDate = row.try_get("period")?;
+        let sign = sign(&plan, grain, period);
         let bucket = r.grain.map(|g| g.start(period));
         let value: String = row.try_get("value")?;
         let keys = spec
@@ -284,43 +323,57 @@ pub async fn read(
             .or_insert_with(|| Acc::new(spec));
         let flows: Vec<i64> = row.try_get("flows")?;
         for (a, f) in acc.flows.iter_mut().zip(flows) {
-            *a += f;
+            *a += sign * f;
         }
         let stocks: Vec<i64> = row.try_get("stocks")?;
         for (a, s) in acc.stocks.iter_mut().zip(stocks) {
-            *a += s;
+            *a += sign * s;
         }
-        for (i, s) in spec.sketches.iter().enumerate() {
-            let keys: Vec<i32> = row.try_get(format!("{s}_keys").as_str())?;
-            let counts: Vec<i64> = row.try_get(format!("{s}_counts").as_str())?;
-            acc.sketches[i].merge_arrays(&keys, &counts);
+        for (i, (keys, counts)) in sketch_columns.iter().enumerate() {
+            let keys: Vec<i32> = row.try_get(keys.as_str())?;
+            let counts: Vec<i64> = row.try_get(counts.as_str())?;
+            acc.sketches[i].merge_arrays(&keys, &counts, sign);
         }
     }
 
-    // Stocks start from everything before the range.
+    // Stocks start from everything before the range: the sum of every
+    // delta up to the day before `from`.
     let mut baseline: BTreeMap<(String, Vec<String>), Vec<i64>> = BTreeMap::new();
     if !spec.stocks.is_empty() {
         let month = first_of_month(r.from);
+        let mut before = plan_until(r.from);
         let sums: Vec<String> = spec
             .stocks
             .iter()
-            .map(|s| format!("coalesce(sum({s}), 0)::int8"))
+            .map(|s| format!("coalesce(sum({s} * sign), 0)::int8"))
             .collect();
         let mut q = QueryBuilder::<Postgres>::new("SELECT ");
         q.push(key_columns(spec, r));
         q.push(format!(
-            ", ARRAY[{}]::int8[] AS stocks FROM ",
+            ", ARRAY[{}]::int8[] AS stocks FROM (SELECT *, CASE WHEN grain = 'day' AND period >= ",
             sums.join(", ")
         ));
+        q.push_bind(r.from);
+        q.push(" THEN -1 ELSE 1 END AS sign FROM ");
         q.push(spec.table);
         push_where(&mut q, spec, r);
         q.push(" AND ((grain = 'month' AND period < ");
         q.push_bind(month);
-        q.push(") OR (grain = 'day' AND period >= ");
-        q.push_bind(month);
-        q.push(" AND period < ");
-        q.push_bind(r.from);
-        q.push(")) GROUP BY 1");
+        q.push(")");
+        if let Some((first, _)) = before.months.take() {
+            // The month of `from` as a whole, less its days from `from` on.
+            q.push(" OR (grain = 'month' AND period = ");
+            q.push_bind(first);
+            q.push(")");
+        }
+        for days in &before.days {
+            q.push(" OR (grain = 'day' AND period BETWEEN ");
+            q.push_bind(days.from);
+            q.push(" AND ");
+            q.push_bind(days.to);
+            q.push(")");
+        }
+        q.push(")) t GROUP BY 1");
         for i in 0..spec.keys.len() {
             q.push(format!(", {}", i + 2));
         }
@@ -357,38 +410,67 @@ pub async fn read(
     };
 
     let mut groups = Vec::new();
-    for ((value, keys), by_period) in series {
+    for ((value, keys), mut by_period) in series {
         let mut stock = baseline
             .remove(&(value.clone(), keys.clone()))
             .unwrap_or_else(|| vec![0; spec.stocks.len()]);
         for period in &periods {
-            let acc = by_period.get(period);
-            if let Some(acc) = acc {
+            let acc = by_period.remove(period);
+            if let Some(acc) = &acc {
                 for (s, d) in stock.iter_mut().zip(&acc.stocks) {
                     *s += d;
                 }
             }
-            let active = acc.is_some_and(|a| {
+            let active = acc.as_ref().is_some_and(|a| {
                 a.flows.iter().any(|f| *f != 0) || a.sketches.iter().any(|s| !s.is_empty())
             }) || stock.iter().any(|s| *s != 0);
             if !active {
                 continue;
             }
+            let acc = acc.unwrap_or_else(|| Acc::new(spec));
             groups.push(Group {
                 period: *period,
                 value: r.dim.map(|_| value.clone()),
                 keys: keys.clone(),
-                flows: acc.map_or_else(|| vec![0; spec.flows.len()], |a| a.flows.clone()),
+                flows: acc.flows,
                 stocks: stock.clone(),
-                sketches: acc.map_or_else(
-                    || vec![Sketch::default(); spec.sketches.len()],
-                    |a| a.sketches.clone(),
-                ),
+                sketches: acc.sketches,
             });
         }
     }
     groups.sort_by(|a, b| (a.period, &a.value, &a.keys).cmp(&(b.period, &b.value, &b.keys)));
     Ok(groups)
+}
+
+/// The rows holding every day before `day`, in its month: the days from
+/// the 1st (`days`), or the month row less the days from `day` on
+/// (`months` and a day span to subtract) when those are fewer.
+fn plan_until(day: NaiveDate) -> Plan {
+    let month = first_of_month(day);
+    if day == month {
+        return Plan::default();
+    }
+    let before = days_between(month, day) - 1;
+    let rest = days_between(day, last_of_month(day));
+    if rest < before {
+        Plan {
+            months: Some((month, month)),
+            days: vec![Days {
+                from: day,
+                to: last_of_month(day),
+                sign: -1,
+            }],
+        }
+    } else {
+        Plan {
+            months: None,
+            days: vec![Days {
+                from: month,
+                to: day - ChronoDays::new(1),
+                sign: 1,
+            }],
+        }
+    }
 }
 
 #[cfg(test)]
@@ -399,26 +481,78 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn days(from: &str, to: &str, sign: i64) -> Days {
+        Days {
+            from: d(from),
+            to: d(to),
+            sign,
+        }
+    }
+
     #[test]
-    fn whole_months_are_read_from_month_rows_and_the_edges_from_day_rows() {
-        let (before, after, whole) = plan(d("2026-01-15"), d("2026-04-10"), true);
-        assert_eq!((before.from, before.to), (d("2026-01-15"), d("2026-01-31")));
-        assert_eq!((whole.from, whole.to), (d("2026-02-01"), d("2026-03-01")));
-        assert_eq!((after.from, after.to), (d("2026-04-01"), d("2026-04-10")));
-
-        let (before, after, whole) = plan(d("2026-01-01"), d("2026-12-31"), true);
-        assert!(before.from > before.to && after.from > after.to);
-        assert_eq!((whole.from, whole.to), (d("2026-01-01"), d("2026-12-01")));
-
-        // Inside one month: days only.
-        let (before, after, whole) = plan(d("2026-02-03"), d("2026-02-20"), true);
-        assert_eq!((before.from, before.to), (d("2026-02-03"), d("2026-02-20")));
-        assert!(after.from > after.to && whole.from > whole.to);
-
+    fn whole_months_are_read_from_month_rows_and_the_edges_from_the_fewest_day_rows() {
+        // Jan 15-31: 17 days in, 14 out: the month less Jan 1-14. Apr 1-10:
+        // 10 in, 20 out: the days.
+        let p = plan(d("2026-01-15"), d("2026-04-10"), true);
+        assert_eq!(p.months, Some((d("2026-01-01"), d("2026-03-01"))));
+        assert_eq!(
+            p.days,
+            [
+                days("2026-01-01", "2026-01-14", -1),
+                days("2026-04-01", "2026-04-10", 1)
+            ]
+        );
+        let p = plan(d("2026-01-01"), d("2026-12-31"), true);
+        assert_eq!(p.months, Some((d("2026-01-01"), d("2026-12-01"))));
+        assert!(p.days.is_empty());
+        // A year from the 30th to the 29th: one day, and a month less one.
+        let p = plan(d("2025-11-30"), d("2026-11-29"), true);
+        assert_eq!(p.months, Some((d("2025-12-01"), d("2026-11-01"))));
+        assert_eq!(
+            p.days,
+            [
+                days("2025-11-30", "2025-11-30", 1),
+                days("2026-11-30", "2026-11-30", -1)
+            ]
+        );
+        // Inside one month: whichever is fewer.
+        let p = plan(d("2026-02-10"), d("2026-02-15"), true);
+        assert_eq!(p.months, None);
+        assert_eq!(p.days, [days("2026-02-10", "2026-02-15", 1)]);
+        let p = plan(d("2026-03-02"), d("2026-03-30"), true);
+        assert_eq!(p.months, Some((d("2026-03-01"), d("2026-03-01"))));
+        assert_eq!(
+            p.days,
+            [
+                days("2026-03-01", "2026-03-01", -1),
+                days("2026-03-31", "2026-03-31", -1)
+            ]
+        );
         // Per day or week: days only.
-        let (before, _, whole) = plan(d("2026-01-01"), d("2026-12-31"), false);
-        assert_eq!((before.from, before.to), (d("2026-01-01"), d("2026-12-31")));
-        assert!(whole.from > whole.to);
+        let p = plan(d("2026-01-01"), d("2026-12-31"), false);
+        assert_eq!(
+            (p.months, p.days),
+            (None, vec![days("2026-01-01", "2026-12-31", 1)])
+        );
+    }
+
+    #[test]
+    fn the_days_before_a_day_come_from_the_fewest_rows() {
+        assert_eq!(plan_until(d("2026-03-01")), Plan::default());
+        assert_eq!(
+            plan_until(d("2026-03-05")),
+            Plan {
+                months: None,
+                days: vec![days("2026-03-01", "2026-03-04", 1)]
+            }
+        );
+        assert_eq!(
+            plan_until(d("2026-03-29")),
+            Plan {
+                months: Some((d("2026-03-01"), d("2026-03-01"))),
+                days: vec![days("2026-03-29", "2026-03-31", -1)]
+            }
+        );
     }
 
     #[test]

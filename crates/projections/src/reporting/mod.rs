@@ -154,7 +154,7 @@ pub(crate) fn add_sketch(
         return;
     }
     let mut sketch = sketch::Sketch::from_arrays(into_keys, into_counts);
-    sketch.merge_arrays(keys, counts);
+    sketch.merge_arrays(keys, counts, 1);
     let (k, c) = sketch.to_arrays();
     *into_keys = k;
     *into_counts = c;

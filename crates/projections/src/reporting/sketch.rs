@@ -19,8 +19,6 @@
 //! Counts may be negative while deltas are merged (a withdrawn resolution
 //! is subtracted); stored sketches only ever hold positive counts.
 
-use std::collections::BTreeMap;
-
 /// The relative accuracy: 1 %.
 pub const ALPHA: f64 = 0.01;
 
@@ -47,10 +45,10 @@ pub fn value(key: i32) -> f64 {
     2.0 * g.powi(key - 1) / (g + 1.0)
 }
 
-/// Counts of durations per bucket.
+/// Counts of durations per bucket, sorted by bucket, without zeros.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sketch {
-    counts: BTreeMap<i32, i64>,
+    counts: Vec<(i32, i64)>,
 }
 
 impl Sketch {
@@ -60,41 +58,79 @@ impl Sketch {
     }
 
     fn add_key(&mut self, key: i32, n: i64) {
-        let count = self.counts.entry(key).or_insert(0);
-        *count += n;
-        if *count == 0 {
-            self.counts.remove(&key);
+        match self.counts.binary_search_by_key(&key, |(k, _)| *k) {
+            Ok(i) => {
+                self.counts[i].1 += n;
+                if self.counts[i].1 == 0 {
+                    self.counts.remove(i);
+                }
+            }
+            Err(i) if n != 0 => self.counts.insert(i, (key, n)),
+            Err(_) => {}
         }
     }
 
     /// Adds another sketch's counts.
     pub fn merge(&mut self, other: &Sketch) {
-        for (k, n) in &other.counts {
-            self.add_key(*k, *n);
+        self.merge_sorted(other.counts.iter().copied(), 1);
+    }
+
+    /// Adds stored `(keys, counts)` arrays, times `sign` (1, or -1 to
+    /// subtract them).
+    pub fn merge_arrays(&mut self, keys: &[i32], counts: &[i64], sign: i64) {
+        if keys.windows(2).all(|w| w[0] < w[1]) {
+            self.merge_sorted(keys.iter().copied().zip(counts.iter().copied()), sign);
+        } else {
+            for (k, n) in keys.iter().zip(counts) {
+                self.add_key(*k, sign * n);
+            }
         }
     }
 
-    /// Adds stored `(keys, counts)` arrays.
-    pub fn merge_arrays(&mut self, keys: &[i32], counts: &[i64]) {
-        for (k, n) in keys.iter().zip(counts) {
-            self.add_key(*k, *n);
+    /// Merges pairs sorted by key, in one pass.
+    fn merge_sorted(&mut self, other: impl Iterator<Item = (i32, i64)>, sign: i64) {
+        let mine = std::mem::take(&mut self.counts);
+        let mut out = Vec::with_capacity(mine.len());
+        let mut mine = mine.into_iter().peekable();
+        let mut other = other.peekable();
+        loop {
+            let next = match (mine.peek(), other.peek()) {
+                (None, None) => break,
+                (Some(_), None) => mine.next(),
+                (None, Some(_)) => other.next().map(|(k, n)| (k, sign * n)),
+                (Some(a), Some(b)) => match a.0.cmp(&b.0) {
+                    std::cmp::Ordering::Less => mine.next(),
+                    std::cmp::Ordering::Greater => other.next().map(|(k, n)| (k, sign * n)),
+                    std::cmp::Ordering::Equal => {
+                        let (k, n) = mine.next().unwrap_or_default();
+                        let m = other.next().map_or(0, |(_, m)| m);
+                        Some((k, n + sign * m))
+                    }
+                },
+            };
+            if let Some((k, n)) = next {
+                if n != 0 {
+                    out.push((k, n));
+                }
+            }
         }
+        self.counts = out;
     }
 
     /// The stored form: keys ascending, and their counts (no zeros).
     pub fn to_arrays(&self) -> (Vec<i32>, Vec<i64>) {
-        self.counts.iter().map(|(k, n)| (*k, *n)).unzip()
+        self.counts.iter().copied().unzip()
     }
 
     pub fn from_arrays(keys: &[i32], counts: &[i64]) -> Self {
         let mut sketch = Self::default();
-        sketch.merge_arrays(keys, counts);
+        sketch.merge_arrays(keys, counts, 1);
         sketch
     }
 
     /// How many durations it holds.
     pub fn count(&self) -> i64 {
-        self.counts.values().sum()
+        self.counts.iter().map(|(_, n)| n).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -118,7 +154,7 @@ impl Sketch {
                 return Some(value(*k));
             }
         }
-        self.counts.keys().next_back().map(|k| value(*k))
+        self.counts.last().map(|(k, _)| value(*k))
     }
 }
 
@@ -191,6 +227,18 @@ mod tests {
         s.add(1234, -2);
         assert!(s.is_empty());
         assert_eq!(s.to_arrays(), (vec![], vec![]));
+        let mut t = Sketch::default();
+        for ms in [5, 500, 50_000] {
+            t.add(ms, 1);
+        }
+        let (keys, counts) = t.to_arrays();
+        let mut u = t.clone();
+        u.merge_arrays(&keys, &counts, -1);
+        assert!(u.is_empty());
+        // Unsorted arrays (as an analyst may build them) still add up.
+        let mut v = Sketch::default();
+        v.merge_arrays(&[keys[2], keys[0], keys[1]], &[1, 1, 1], 1);
+        assert_eq!(v, t);
     }
 
     proptest! {
