@@ -7,20 +7,18 @@
 -- Conventions shared by every table:
 --   * Days are UTC calendar days of the event's business time (the `at` of
 --     its data), never of recorded_at.
---   * *_rollups tables hold one row per tenant, grain, period and group:
---       grain  'day'   : period is the day;
---              'month' : period is the first day of the month, and the row
---                        is the sum of that month's day rows.
---     Every event is counted once per grain: ALWAYS filter on grain (and
---     on dim where there is one), or figures are counted twice.
+--   * *_daily tables hold one row per tenant, day (`period`) and group;
+--     *_monthly tables the same per month (`period` is the month's first
+--     day): each monthly row is the sum of that month's daily rows. They
+--     are separate tables so that a month's rows are few and together.
 --   * dim / value: the same events are counted once per dimension. dim
 --     'all' has value '' (everything); dim 'priority' has value 'P1', ...
---     Pick one dim.
+--     ALWAYS filter on one dim, or figures are counted several times.
 --   * Flow columns count what happened in the period (opened, signed, ...).
 --   * *_delta columns are changes of a stock (backlog, active contracts,
 --     overdue levels, ...): the stock at the end of day D is the sum of the
---     deltas of every row of grain 'day' with period <= D (rows may exist
---     for future days: a due date known in advance).
+--     deltas of every daily row with period <= D (rows may exist for future
+--     days: a due date known in advance).
 --   * Durations are milliseconds. *_sum_ms / count is the exact mean.
 --     *_keys / *_counts is a quantile sketch: counts[i] durations fell in
 --     bucket keys[i]; bucket 0 is 0 ms, bucket k >= 1 holds
@@ -32,7 +30,7 @@
 
 CREATE SCHEMA reporting;
 COMMENT ON SCHEMA reporting IS
-  'Reporting aggregates kept by the reporting projections from the event log (ticketing and expert efficiency, the lead funnel, approvals, contracts). Read-only for analysts (role chronicle_analyst). Rebuilt from events at any time. Read the table comments: rollups count every event once per grain and per dim.';
+  'Reporting aggregates kept by the reporting projections from the event log (ticketing and expert efficiency, the lead funnel, approvals, contracts). Read-only for analysts (role chronicle_analyst). Rebuilt from events at any time. Read the table comments: *_daily and *_monthly tables count every event once per dim.';
 
 GRANT USAGE ON SCHEMA reporting TO chronicle_analyst;
 ALTER DEFAULT PRIVILEGES IN SCHEMA reporting GRANT SELECT ON TABLES TO chronicle_analyst;
@@ -114,10 +112,9 @@ COMMENT ON COLUMN reporting.ticket_facts.resolutions IS 'How many times it was r
 COMMENT ON COLUMN reporting.ticket_facts.reopens IS 'How many times it was reopened.';
 COMMENT ON COLUMN reporting.ticket_facts.position IS 'Global position of its last event.';
 
-CREATE TABLE reporting.ticket_rollups (
+CREATE TABLE reporting.ticket_daily (
     tenant_id                 text      NOT NULL,
     dim                       text      NOT NULL,
-    grain                     text      NOT NULL,
     period                    date      NOT NULL,
     value                     text      NOT NULL,
     opened                    bigint    NOT NULL DEFAULT 0,
@@ -146,47 +143,49 @@ CREATE TABLE reporting.ticket_rollups (
     resolve_counts            bigint[]  NOT NULL DEFAULT '{}',
     resolve_met               bigint    NOT NULL DEFAULT 0,
     resolve_breached          bigint    NOT NULL DEFAULT 0,
-    CONSTRAINT ticket_rollups_pkey PRIMARY KEY (tenant_id, dim, grain, period, value),
-    CONSTRAINT ticket_rollups_grain CHECK (grain IN ('day', 'month')),
-    CONSTRAINT ticket_rollups_dim CHECK (dim IN ('all', 'priority', 'category', 'product'))
+    CONSTRAINT ticket_daily_pkey PRIMARY KEY (tenant_id, dim, period, value),
+    CONSTRAINT ticket_daily_dim CHECK (dim IN ('all', 'priority', 'category', 'product'))
 );
 
-COMMENT ON TABLE reporting.ticket_rollups IS 'Ticketing efficiency per tenant, grain (day or month), period and group (projection: reporting_tickets). Filter on grain AND dim: each event counts once per grain and per dim. Groups use the ticket''s priority at the time of the event. Example: SELECT period, sum(opened) FROM reporting.ticket_rollups WHERE tenant_id = ''acme'' AND grain = ''day'' AND dim = ''all'' GROUP BY period.';
-COMMENT ON COLUMN reporting.ticket_rollups.tenant_id IS 'Owning tenant.';
-COMMENT ON COLUMN reporting.ticket_rollups.dim IS 'Which grouping the row belongs to: all, priority, category or product.';
-COMMENT ON COLUMN reporting.ticket_rollups.grain IS 'day or month.';
-COMMENT ON COLUMN reporting.ticket_rollups.period IS 'The UTC day (grain day) or the first day of the month (grain month).';
-COMMENT ON COLUMN reporting.ticket_rollups.value IS 'The group: '''' for dim all, else the priority (P1-P4), category or product.';
-COMMENT ON COLUMN reporting.ticket_rollups.opened IS 'Tickets opened (ticket.opened).';
-COMMENT ON COLUMN reporting.ticket_rollups.assigned IS 'Expert assignments (ticket.expert_assigned), re-assignments after a rejection included.';
-COMMENT ON COLUMN reporting.ticket_rollups.rejected IS 'Rejections by the assigned expert (ticket.rejected).';
-COMMENT ON COLUMN reporting.ticket_rollups.resolved IS 'Resolutions (ticket.resolved), including later-reopened ones.';
-COMMENT ON COLUMN reporting.ticket_rollups.reopened IS 'Reopenings (ticket.reopened).';
-COMMENT ON COLUMN reporting.ticket_rollups.closed IS 'Closings (ticket.closed).';
-COMMENT ON COLUMN reporting.ticket_rollups.escalated IS 'Escalations (ticket.escalated).';
-COMMENT ON COLUMN reporting.ticket_rollups.backlog_delta IS 'Change of the backlog (unresolved tickets): +1 opened or reopened, -1 resolved; a priority change moves a ticket between priority groups. Backlog at the end of day D = sum over grain day rows with period <= D.';
-COMMENT ON COLUMN reporting.ticket_rollups.assign_count IS 'First assignments in the period: how many durations the assign sketch holds.';
-COMMENT ON COLUMN reporting.ticket_rollups.assign_sum_ms IS 'Sum of time to assign (opening to first assignment), ms.';
-COMMENT ON COLUMN reporting.ticket_rollups.assign_keys IS 'Sketch of time to assign: bucket keys (see the schema comment).';
-COMMENT ON COLUMN reporting.ticket_rollups.assign_counts IS 'Sketch of time to assign: durations per bucket key.';
-COMMENT ON COLUMN reporting.ticket_rollups.assign_met IS 'First assignments with no SLA breach of the stage recorded (a later breach takes it back).';
-COMMENT ON COLUMN reporting.ticket_rollups.assign_breached IS 'SLA breaches of the assign stage recorded (ticket.sla_breached, by its priority).';
-COMMENT ON COLUMN reporting.ticket_rollups.first_response_count IS 'First responses in the period.';
-COMMENT ON COLUMN reporting.ticket_rollups.first_response_sum_ms IS 'Sum of time to first response (opening to first response), ms.';
-COMMENT ON COLUMN reporting.ticket_rollups.first_response_keys IS 'Sketch of time to first response: bucket keys.';
-COMMENT ON COLUMN reporting.ticket_rollups.first_response_counts IS 'Sketch of time to first response: durations per bucket key.';
-COMMENT ON COLUMN reporting.ticket_rollups.first_response_met IS 'First responses with no SLA breach of the stage recorded.';
-COMMENT ON COLUMN reporting.ticket_rollups.first_response_breached IS 'SLA breaches of the first_response stage recorded.';
-COMMENT ON COLUMN reporting.ticket_rollups.resolve_count IS 'Current resolutions in the period (a reopen withdraws one from the day it happened).';
-COMMENT ON COLUMN reporting.ticket_rollups.resolve_sum_ms IS 'Sum of time to resolve (opening to the current resolution), ms.';
-COMMENT ON COLUMN reporting.ticket_rollups.resolve_keys IS 'Sketch of time to resolve: bucket keys.';
-COMMENT ON COLUMN reporting.ticket_rollups.resolve_counts IS 'Sketch of time to resolve: durations per bucket key.';
-COMMENT ON COLUMN reporting.ticket_rollups.resolve_met IS 'Current resolutions with no SLA breach of the stage recorded.';
-COMMENT ON COLUMN reporting.ticket_rollups.resolve_breached IS 'SLA breaches of the resolve stage recorded.';
+COMMENT ON TABLE reporting.ticket_daily IS 'Ticketing efficiency per tenant, day and group (projection: reporting_tickets). Filter on dim: each event counts once per dim. Groups use the ticket''s priority at the time of the event. Example: SELECT period, opened FROM reporting.ticket_daily WHERE tenant_id = ''acme'' AND dim = ''all'' ORDER BY period.';
+COMMENT ON COLUMN reporting.ticket_daily.tenant_id IS 'Owning tenant.';
+COMMENT ON COLUMN reporting.ticket_daily.dim IS 'Which grouping the row belongs to: all, priority, category or product.';
+COMMENT ON COLUMN reporting.ticket_daily.period IS 'The UTC day.';
+COMMENT ON COLUMN reporting.ticket_daily.value IS 'The group: '''' for dim all, else the priority (P1-P4), category or product.';
+COMMENT ON COLUMN reporting.ticket_daily.opened IS 'Tickets opened (ticket.opened).';
+COMMENT ON COLUMN reporting.ticket_daily.assigned IS 'Expert assignments (ticket.expert_assigned), re-assignments after a rejection included.';
+COMMENT ON COLUMN reporting.ticket_daily.rejected IS 'Rejections by the assigned expert (ticket.rejected).';
+COMMENT ON COLUMN reporting.ticket_daily.resolved IS 'Resolutions (ticket.resolved), including later-reopened ones.';
+COMMENT ON COLUMN reporting.ticket_daily.reopened IS 'Reopenings (ticket.reopened).';
+COMMENT ON COLUMN reporting.ticket_daily.closed IS 'Closings (ticket.closed).';
+COMMENT ON COLUMN reporting.ticket_daily.escalated IS 'Escalations (ticket.escalated).';
+COMMENT ON COLUMN reporting.ticket_daily.backlog_delta IS 'Change of the backlog (unresolved tickets): +1 opened or reopened, -1 resolved; a priority change moves a ticket between priority groups. Backlog at the end of day D = sum over the daily rows with period <= D.';
+COMMENT ON COLUMN reporting.ticket_daily.assign_count IS 'First assignments in the period: how many durations the assign sketch holds.';
+COMMENT ON COLUMN reporting.ticket_daily.assign_sum_ms IS 'Sum of time to assign (opening to first assignment), ms.';
+COMMENT ON COLUMN reporting.ticket_daily.assign_keys IS 'Sketch of time to assign: bucket keys (see the schema comment).';
+COMMENT ON COLUMN reporting.ticket_daily.assign_counts IS 'Sketch of time to assign: durations per bucket key.';
+COMMENT ON COLUMN reporting.ticket_daily.assign_met IS 'First assignments with no SLA breach of the stage recorded (a later breach takes it back).';
+COMMENT ON COLUMN reporting.ticket_daily.assign_breached IS 'SLA breaches of the assign stage recorded (ticket.sla_breached, by its priority).';
+COMMENT ON COLUMN reporting.ticket_daily.first_response_count IS 'First responses in the period.';
+COMMENT ON COLUMN reporting.ticket_daily.first_response_sum_ms IS 'Sum of time to first response (opening to first response), ms.';
+COMMENT ON COLUMN reporting.ticket_daily.first_response_keys IS 'Sketch of time to first response: bucket keys.';
+COMMENT ON COLUMN reporting.ticket_daily.first_response_counts IS 'Sketch of time to first response: durations per bucket key.';
+COMMENT ON COLUMN reporting.ticket_daily.first_response_met IS 'First responses with no SLA breach of the stage recorded.';
+COMMENT ON COLUMN reporting.ticket_daily.first_response_breached IS 'SLA breaches of the first_response stage recorded.';
+COMMENT ON COLUMN reporting.ticket_daily.resolve_count IS 'Current resolutions in the period (a reopen withdraws one from the day it happened).';
+COMMENT ON COLUMN reporting.ticket_daily.resolve_sum_ms IS 'Sum of time to resolve (opening to the current resolution), ms.';
+COMMENT ON COLUMN reporting.ticket_daily.resolve_keys IS 'Sketch of time to resolve: bucket keys.';
+COMMENT ON COLUMN reporting.ticket_daily.resolve_counts IS 'Sketch of time to resolve: durations per bucket key.';
+COMMENT ON COLUMN reporting.ticket_daily.resolve_met IS 'Current resolutions with no SLA breach of the stage recorded.';
+COMMENT ON COLUMN reporting.ticket_daily.resolve_breached IS 'SLA breaches of the resolve stage recorded.';
 
-CREATE TABLE reporting.expert_rollups (
+CREATE TABLE reporting.ticket_monthly (LIKE reporting.ticket_daily INCLUDING ALL);
+ALTER TABLE reporting.ticket_monthly RENAME CONSTRAINT ticket_daily_dim TO ticket_monthly_dim;
+COMMENT ON TABLE reporting.ticket_monthly IS 'reporting.ticket_daily per month: the same columns, one row per month (period: its first day), each the sum of the month''s daily rows. A stock at the end of a month is the sum of the *_delta columns over the monthly rows up to it. Reports read these for whole months.';
+COMMENT ON COLUMN reporting.ticket_monthly.period IS 'The first day of the month (UTC).';
+
+CREATE TABLE reporting.expert_daily (
     tenant_id           text      NOT NULL,
-    grain               text      NOT NULL,
     period              date      NOT NULL,
     expert_id           uuid      NOT NULL,
     assigned            bigint    NOT NULL DEFAULT 0,
@@ -203,29 +202,31 @@ CREATE TABLE reporting.expert_rollups (
     score_3             bigint    NOT NULL DEFAULT 0,
     score_4             bigint    NOT NULL DEFAULT 0,
     score_5             bigint    NOT NULL DEFAULT 0,
-    CONSTRAINT expert_rollups_pkey PRIMARY KEY (tenant_id, grain, period, expert_id),
-    CONSTRAINT expert_rollups_grain CHECK (grain IN ('day', 'month'))
+    CONSTRAINT expert_daily_pkey PRIMARY KEY (tenant_id, period, expert_id)
 );
 
-COMMENT ON TABLE reporting.expert_rollups IS 'Expert efficiency per tenant, grain (day or month), period and expert (projection: reporting_tickets). Filter on grain.';
-COMMENT ON COLUMN reporting.expert_rollups.tenant_id IS 'Owning tenant.';
-COMMENT ON COLUMN reporting.expert_rollups.grain IS 'day or month.';
-COMMENT ON COLUMN reporting.expert_rollups.period IS 'The UTC day (grain day) or the first day of the month (grain month).';
-COMMENT ON COLUMN reporting.expert_rollups.expert_id IS 'The expert.';
-COMMENT ON COLUMN reporting.expert_rollups.assigned IS 'Assignments to the expert made in the period.';
-COMMENT ON COLUMN reporting.expert_rollups.accepted IS 'Of the assignments made in the period, those the expert accepted (counted on the assignment''s day).';
-COMMENT ON COLUMN reporting.expert_rollups.rejected IS 'Of the assignments made in the period, those the expert rejected (counted on the assignment''s day); rejected / assigned is the rejection rate.';
-COMMENT ON COLUMN reporting.expert_rollups.handled IS 'Tickets the expert resolved in the period (each resolution; a reopened ticket resolved again counts again).';
-COMMENT ON COLUMN reporting.expert_rollups.resolution_sum_ms IS 'Sum of resolution times (the expert''s assignment to the resolution), ms; divide by handled for the mean.';
-COMMENT ON COLUMN reporting.expert_rollups.resolution_keys IS 'Sketch of resolution times: bucket keys.';
-COMMENT ON COLUMN reporting.expert_rollups.resolution_counts IS 'Sketch of resolution times: durations per bucket key.';
-COMMENT ON COLUMN reporting.expert_rollups.surveys IS 'Satisfaction surveys answered in the period about tickets the expert worked on.';
-COMMENT ON COLUMN reporting.expert_rollups.score_sum IS 'Sum of their scores (1 to 5); divide by surveys for the mean.';
-COMMENT ON COLUMN reporting.expert_rollups.score_1 IS 'Surveys scored 1.';
-COMMENT ON COLUMN reporting.expert_rollups.score_2 IS 'Surveys scored 2.';
-COMMENT ON COLUMN reporting.expert_rollups.score_3 IS 'Surveys scored 3.';
-COMMENT ON COLUMN reporting.expert_rollups.score_4 IS 'Surveys scored 4.';
-COMMENT ON COLUMN reporting.expert_rollups.score_5 IS 'Surveys scored 5.';
+COMMENT ON TABLE reporting.expert_daily IS 'Expert efficiency per tenant, day and expert (projection: reporting_tickets).';
+COMMENT ON COLUMN reporting.expert_daily.tenant_id IS 'Owning tenant.';
+COMMENT ON COLUMN reporting.expert_daily.period IS 'The UTC day.';
+COMMENT ON COLUMN reporting.expert_daily.expert_id IS 'The expert.';
+COMMENT ON COLUMN reporting.expert_daily.assigned IS 'Assignments to the expert made in the period.';
+COMMENT ON COLUMN reporting.expert_daily.accepted IS 'Of the assignments made in the period, those the expert accepted (counted on the assignment''s day).';
+COMMENT ON COLUMN reporting.expert_daily.rejected IS 'Of the assignments made in the period, those the expert rejected (counted on the assignment''s day); rejected / assigned is the rejection rate.';
+COMMENT ON COLUMN reporting.expert_daily.handled IS 'Tickets the expert resolved in the period (each resolution; a reopened ticket resolved again counts again).';
+COMMENT ON COLUMN reporting.expert_daily.resolution_sum_ms IS 'Sum of resolution times (the expert''s assignment to the resolution), ms; divide by handled for the mean.';
+COMMENT ON COLUMN reporting.expert_daily.resolution_keys IS 'Sketch of resolution times: bucket keys.';
+COMMENT ON COLUMN reporting.expert_daily.resolution_counts IS 'Sketch of resolution times: durations per bucket key.';
+COMMENT ON COLUMN reporting.expert_daily.surveys IS 'Satisfaction surveys answered in the period about tickets the expert worked on.';
+COMMENT ON COLUMN reporting.expert_daily.score_sum IS 'Sum of their scores (1 to 5); divide by surveys for the mean.';
+COMMENT ON COLUMN reporting.expert_daily.score_1 IS 'Surveys scored 1.';
+COMMENT ON COLUMN reporting.expert_daily.score_2 IS 'Surveys scored 2.';
+COMMENT ON COLUMN reporting.expert_daily.score_3 IS 'Surveys scored 3.';
+COMMENT ON COLUMN reporting.expert_daily.score_4 IS 'Surveys scored 4.';
+COMMENT ON COLUMN reporting.expert_daily.score_5 IS 'Surveys scored 5.';
+
+CREATE TABLE reporting.expert_monthly (LIKE reporting.expert_daily INCLUDING ALL);
+COMMENT ON TABLE reporting.expert_monthly IS 'reporting.expert_daily per month: the same columns, one row per month (period: its first day), each the sum of the month''s daily rows. Reports read these for whole months.';
+COMMENT ON COLUMN reporting.expert_monthly.period IS 'The first day of the month (UTC).';
 
 -- ---------------------------------------------------------------------------
 -- Leads (projection reporting_leads)
@@ -254,10 +255,9 @@ COMMENT ON COLUMN reporting.lead_facts.stage IS 'Current stage: captured, qualif
 COMMENT ON COLUMN reporting.lead_facts.stage_entered_at IS 'When it entered the current stage.';
 COMMENT ON COLUMN reporting.lead_facts.position IS 'Global position of its last event.';
 
-CREATE TABLE reporting.lead_rollups (
+CREATE TABLE reporting.lead_daily (
     tenant_id         text      NOT NULL,
     dim               text      NOT NULL,
-    grain             text      NOT NULL,
     period            date      NOT NULL,
     value             text      NOT NULL,
     currency          text      NOT NULL,
@@ -275,32 +275,35 @@ CREATE TABLE reporting.lead_rollups (
     stay_keys         integer[] NOT NULL DEFAULT '{}',
     stay_counts       bigint[]  NOT NULL DEFAULT '{}',
     in_stage_delta    bigint    NOT NULL DEFAULT 0,
-    CONSTRAINT lead_rollups_pkey PRIMARY KEY (tenant_id, dim, grain, period, value, currency, stage),
-    CONSTRAINT lead_rollups_grain CHECK (grain IN ('day', 'month')),
-    CONSTRAINT lead_rollups_dim CHECK (dim IN ('all', 'owner'))
+    CONSTRAINT lead_daily_pkey PRIMARY KEY (tenant_id, dim, period, value, currency, stage),
+    CONSTRAINT lead_daily_dim CHECK (dim IN ('all', 'owner'))
 );
 
-COMMENT ON TABLE reporting.lead_rollups IS 'The lead funnel per tenant, grain (day or month), period, group, currency and stage (projection: reporting_leads). Filter on grain AND dim. A stage move counts as exited for the stage left and entered for the stage entered, in the group of the owner at the time of the move.';
-COMMENT ON COLUMN reporting.lead_rollups.tenant_id IS 'Owning tenant.';
-COMMENT ON COLUMN reporting.lead_rollups.dim IS 'all or owner.';
-COMMENT ON COLUMN reporting.lead_rollups.grain IS 'day or month.';
-COMMENT ON COLUMN reporting.lead_rollups.period IS 'The UTC day (grain day) or the first day of the month (grain month).';
-COMMENT ON COLUMN reporting.lead_rollups.value IS 'The group: '''' for dim all; for dim owner the owner''s id at the time, or none.';
-COMMENT ON COLUMN reporting.lead_rollups.currency IS 'Currency of the leads'' estimated value.';
-COMMENT ON COLUMN reporting.lead_rollups.stage IS 'The stage the figures are about.';
-COMMENT ON COLUMN reporting.lead_rollups.entered IS 'Leads entering the stage (captured: new leads; closed: closings).';
-COMMENT ON COLUMN reporting.lead_rollups.exited IS 'Leads leaving the stage.';
-COMMENT ON COLUMN reporting.lead_rollups.advanced IS 'Of those leaving, the ones that moved to a later stage (not closing).';
-COMMENT ON COLUMN reporting.lead_rollups.returned IS 'Of those leaving, the ones that went back to an earlier stage (a rejected design).';
-COMMENT ON COLUMN reporting.lead_rollups.won IS 'Of those leaving, the ones closed won.';
-COMMENT ON COLUMN reporting.lead_rollups.lost IS 'Of those leaving, the ones closed lost.';
-COMMENT ON COLUMN reporting.lead_rollups.cancelled IS 'Of those leaving, the ones closed cancelled.';
-COMMENT ON COLUMN reporting.lead_rollups.won_value_minor IS 'Estimated value of the leads won, minor units of currency.';
-COMMENT ON COLUMN reporting.lead_rollups.lost_value_minor IS 'Estimated value of the leads lost, minor units of currency.';
-COMMENT ON COLUMN reporting.lead_rollups.stay_sum_ms IS 'Sum of the time spent in the stage by the leads leaving it, ms; divide by exited for the mean.';
-COMMENT ON COLUMN reporting.lead_rollups.stay_keys IS 'Sketch of the time in stage: bucket keys.';
-COMMENT ON COLUMN reporting.lead_rollups.stay_counts IS 'Sketch of the time in stage: durations per bucket key.';
-COMMENT ON COLUMN reporting.lead_rollups.in_stage_delta IS 'Change of the number of leads in the stage (not for closed): the count at the end of day D is the sum over grain day rows with period <= D.';
+COMMENT ON TABLE reporting.lead_daily IS 'The lead funnel per tenant, day, group, currency and stage (projection: reporting_leads). Filter on dim. A stage move counts as exited for the stage left and entered for the stage entered, in the group of the owner at the time of the move.';
+COMMENT ON COLUMN reporting.lead_daily.tenant_id IS 'Owning tenant.';
+COMMENT ON COLUMN reporting.lead_daily.dim IS 'all or owner.';
+COMMENT ON COLUMN reporting.lead_daily.period IS 'The UTC day.';
+COMMENT ON COLUMN reporting.lead_daily.value IS 'The group: '''' for dim all; for dim owner the owner''s id at the time, or none.';
+COMMENT ON COLUMN reporting.lead_daily.currency IS 'Currency of the leads'' estimated value.';
+COMMENT ON COLUMN reporting.lead_daily.stage IS 'The stage the figures are about.';
+COMMENT ON COLUMN reporting.lead_daily.entered IS 'Leads entering the stage (captured: new leads; closed: closings).';
+COMMENT ON COLUMN reporting.lead_daily.exited IS 'Leads leaving the stage.';
+COMMENT ON COLUMN reporting.lead_daily.advanced IS 'Of those leaving, the ones that moved to a later stage (not closing).';
+COMMENT ON COLUMN reporting.lead_daily.returned IS 'Of those leaving, the ones that went back to an earlier stage (a rejected design).';
+COMMENT ON COLUMN reporting.lead_daily.won IS 'Of those leaving, the ones closed won.';
+COMMENT ON COLUMN reporting.lead_daily.lost IS 'Of those leaving, the ones closed lost.';
+COMMENT ON COLUMN reporting.lead_daily.cancelled IS 'Of those leaving, the ones closed cancelled.';
+COMMENT ON COLUMN reporting.lead_daily.won_value_minor IS 'Estimated value of the leads won, minor units of currency.';
+COMMENT ON COLUMN reporting.lead_daily.lost_value_minor IS 'Estimated value of the leads lost, minor units of currency.';
+COMMENT ON COLUMN reporting.lead_daily.stay_sum_ms IS 'Sum of the time spent in the stage by the leads leaving it, ms; divide by exited for the mean.';
+COMMENT ON COLUMN reporting.lead_daily.stay_keys IS 'Sketch of the time in stage: bucket keys.';
+COMMENT ON COLUMN reporting.lead_daily.stay_counts IS 'Sketch of the time in stage: durations per bucket key.';
+COMMENT ON COLUMN reporting.lead_daily.in_stage_delta IS 'Change of the number of leads in the stage (not for closed): the count at the end of day D is the sum over the daily rows with period <= D.';
+
+CREATE TABLE reporting.lead_monthly (LIKE reporting.lead_daily INCLUDING ALL);
+ALTER TABLE reporting.lead_monthly RENAME CONSTRAINT lead_daily_dim TO lead_monthly_dim;
+COMMENT ON TABLE reporting.lead_monthly IS 'reporting.lead_daily per month: the same columns, one row per month (period: its first day), each the sum of the month''s daily rows. A stock at the end of a month is the sum of the *_delta columns over the monthly rows up to it. Reports read these for whole months.';
+COMMENT ON COLUMN reporting.lead_monthly.period IS 'The first day of the month (UTC).';
 
 -- ---------------------------------------------------------------------------
 -- Approvals (projection reporting_approvals)
@@ -333,10 +336,9 @@ COMMENT ON COLUMN reporting.approval_facts.level_due_at IS 'When the current lev
 COMMENT ON COLUMN reporting.approval_facts.due_secs IS 'Each level''s deadline in seconds from its opening (NULL: none).';
 COMMENT ON COLUMN reporting.approval_facts.position IS 'Global position of its last event.';
 
-CREATE TABLE reporting.approval_rollups (
+CREATE TABLE reporting.approval_daily (
     tenant_id          text      NOT NULL,
     dim                text      NOT NULL,
-    grain              text      NOT NULL,
     period             date      NOT NULL,
     value              text      NOT NULL,
     level              smallint  NOT NULL,
@@ -350,28 +352,31 @@ CREATE TABLE reporting.approval_rollups (
     cycle_keys         integer[] NOT NULL DEFAULT '{}',
     cycle_counts       bigint[]  NOT NULL DEFAULT '{}',
     overdue_delta      bigint    NOT NULL DEFAULT 0,
-    CONSTRAINT approval_rollups_pkey PRIMARY KEY (tenant_id, dim, grain, period, value, level),
-    CONSTRAINT approval_rollups_grain CHECK (grain IN ('day', 'month')),
-    CONSTRAINT approval_rollups_dim CHECK (dim IN ('all', 'subject_kind'))
+    CONSTRAINT approval_daily_pkey PRIMARY KEY (tenant_id, dim, period, value, level),
+    CONSTRAINT approval_daily_dim CHECK (dim IN ('all', 'subject_kind'))
 );
 
-COMMENT ON TABLE reporting.approval_rollups IS 'Approval cycle times and outcomes per tenant, grain (day or month), period, group and level (projection: reporting_approvals). Filter on grain AND dim. Level -1 is the approval as a whole (requested to its outcome); level 0, 1, ... one level (opened to decided).';
-COMMENT ON COLUMN reporting.approval_rollups.tenant_id IS 'Owning tenant.';
-COMMENT ON COLUMN reporting.approval_rollups.dim IS 'all or subject_kind.';
-COMMENT ON COLUMN reporting.approval_rollups.grain IS 'day or month.';
-COMMENT ON COLUMN reporting.approval_rollups.period IS 'The UTC day (grain day) or the first day of the month (grain month).';
-COMMENT ON COLUMN reporting.approval_rollups.value IS 'The group: '''' for dim all, else lead_design or contract.';
-COMMENT ON COLUMN reporting.approval_rollups.level IS '-1: the whole approval; 0, 1, ...: that level.';
-COMMENT ON COLUMN reporting.approval_rollups.started IS 'Approvals requested (level -1) or levels opened.';
-COMMENT ON COLUMN reporting.approval_rollups.approved IS 'Approvals granted (level -1) or levels completed with their required approvals.';
-COMMENT ON COLUMN reporting.approval_rollups.rejected IS 'Rejections (at this level, or of the approval).';
-COMMENT ON COLUMN reporting.approval_rollups.changes_requested IS 'Requests for changes, which end an approval like a rejection.';
-COMMENT ON COLUMN reporting.approval_rollups.cancelled IS 'Cancellations (of the approval, or while this level was open).';
-COMMENT ON COLUMN reporting.approval_rollups.escalated IS 'Escalations of overdue levels (approval.escalated).';
-COMMENT ON COLUMN reporting.approval_rollups.cycle_sum_ms IS 'Sum of cycle times of the approvals or levels decided in the period (approved, rejected or changes requested; cancellations are not timed), ms.';
-COMMENT ON COLUMN reporting.approval_rollups.cycle_keys IS 'Sketch of the cycle times: bucket keys.';
-COMMENT ON COLUMN reporting.approval_rollups.cycle_counts IS 'Sketch of the cycle times: durations per bucket key.';
-COMMENT ON COLUMN reporting.approval_rollups.overdue_delta IS 'Change of the number of open levels past their deadline: +1 on the day the deadline passes, -1 on the day the level is decided or cancelled. Overdue at the end of day D = sum over grain day rows with period <= D.';
+COMMENT ON TABLE reporting.approval_daily IS 'Approval cycle times and outcomes per tenant, day, group and level (projection: reporting_approvals). Filter on dim. Level -1 is the approval as a whole (requested to its outcome); level 0, 1, ... one level (opened to decided).';
+COMMENT ON COLUMN reporting.approval_daily.tenant_id IS 'Owning tenant.';
+COMMENT ON COLUMN reporting.approval_daily.dim IS 'all or subject_kind.';
+COMMENT ON COLUMN reporting.approval_daily.period IS 'The UTC day.';
+COMMENT ON COLUMN reporting.approval_daily.value IS 'The group: '''' for dim all, else lead_design or contract.';
+COMMENT ON COLUMN reporting.approval_daily.level IS '-1: the whole approval; 0, 1, ...: that level.';
+COMMENT ON COLUMN reporting.approval_daily.started IS 'Approvals requested (level -1) or levels opened.';
+COMMENT ON COLUMN reporting.approval_daily.approved IS 'Approvals granted (level -1) or levels completed with their required approvals.';
+COMMENT ON COLUMN reporting.approval_daily.rejected IS 'Rejections (at this level, or of the approval).';
+COMMENT ON COLUMN reporting.approval_daily.changes_requested IS 'Requests for changes, which end an approval like a rejection.';
+COMMENT ON COLUMN reporting.approval_daily.cancelled IS 'Cancellations (of the approval, or while this level was open).';
+COMMENT ON COLUMN reporting.approval_daily.escalated IS 'Escalations of overdue levels (approval.escalated).';
+COMMENT ON COLUMN reporting.approval_daily.cycle_sum_ms IS 'Sum of cycle times of the approvals or levels decided in the period (approved, rejected or changes requested; cancellations are not timed), ms.';
+COMMENT ON COLUMN reporting.approval_daily.cycle_keys IS 'Sketch of the cycle times: bucket keys.';
+COMMENT ON COLUMN reporting.approval_daily.cycle_counts IS 'Sketch of the cycle times: durations per bucket key.';
+COMMENT ON COLUMN reporting.approval_daily.overdue_delta IS 'Change of the number of open levels past their deadline: +1 on the day the deadline passes, -1 on the day the level is decided or cancelled. Overdue at the end of day D = sum over the daily rows with period <= D.';
+
+CREATE TABLE reporting.approval_monthly (LIKE reporting.approval_daily INCLUDING ALL);
+ALTER TABLE reporting.approval_monthly RENAME CONSTRAINT approval_daily_dim TO approval_monthly_dim;
+COMMENT ON TABLE reporting.approval_monthly IS 'reporting.approval_daily per month: the same columns, one row per month (period: its first day), each the sum of the month''s daily rows. A stock at the end of a month is the sum of the *_delta columns over the monthly rows up to it. Reports read these for whole months.';
+COMMENT ON COLUMN reporting.approval_monthly.period IS 'The first day of the month (UTC).';
 
 -- ---------------------------------------------------------------------------
 -- Contracts (projection reporting_contracts)
@@ -408,10 +413,9 @@ COMMENT ON COLUMN reporting.contract_facts.term_started_on IS 'Day the current t
 COMMENT ON COLUMN reporting.contract_facts.ended_at IS 'When it was terminated or expired.';
 COMMENT ON COLUMN reporting.contract_facts.position IS 'Global position of its last event.';
 
-CREATE TABLE reporting.contract_rollups (
+CREATE TABLE reporting.contract_daily (
     tenant_id               text    NOT NULL,
     dim                     text    NOT NULL,
-    grain                   text    NOT NULL,
     period                  date    NOT NULL,
     value                   text    NOT NULL,
     currency                text    NOT NULL,
@@ -431,31 +435,34 @@ CREATE TABLE reporting.contract_rollups (
     due_60_value_delta      bigint  NOT NULL DEFAULT 0,
     due_90_delta            bigint  NOT NULL DEFAULT 0,
     due_90_value_delta      bigint  NOT NULL DEFAULT 0,
-    CONSTRAINT contract_rollups_pkey PRIMARY KEY (tenant_id, dim, grain, period, value, currency),
-    CONSTRAINT contract_rollups_grain CHECK (grain IN ('day', 'month')),
-    CONSTRAINT contract_rollups_dim CHECK (dim IN ('all', 'owner'))
+    CONSTRAINT contract_daily_pkey PRIMARY KEY (tenant_id, dim, period, value, currency),
+    CONSTRAINT contract_daily_dim CHECK (dim IN ('all', 'owner'))
 );
 
-COMMENT ON TABLE reporting.contract_rollups IS 'Contract finance per tenant, grain (day or month), period, group and currency (projection: reporting_contracts). Filter on grain AND dim. Values are minor units of currency. A contract is active from the day of its activation to the day before its termination or expiry.';
-COMMENT ON COLUMN reporting.contract_rollups.tenant_id IS 'Owning tenant.';
-COMMENT ON COLUMN reporting.contract_rollups.dim IS 'all or owner.';
-COMMENT ON COLUMN reporting.contract_rollups.grain IS 'day or month.';
-COMMENT ON COLUMN reporting.contract_rollups.period IS 'The UTC day (grain day) or the first day of the month (grain month).';
-COMMENT ON COLUMN reporting.contract_rollups.value IS 'The group: '''' for dim all, else the owner''s id.';
-COMMENT ON COLUMN reporting.contract_rollups.currency IS 'Currency of the contracts'' values.';
-COMMENT ON COLUMN reporting.contract_rollups.signed IS 'Contracts signed.';
-COMMENT ON COLUMN reporting.contract_rollups.signed_value_minor IS 'Their value when signed.';
-COMMENT ON COLUMN reporting.contract_rollups.renewed IS 'Renewals.';
-COMMENT ON COLUMN reporting.contract_rollups.renewed_value_minor IS 'Value of the contracts renewed.';
-COMMENT ON COLUMN reporting.contract_rollups.terminated IS 'Terminations.';
-COMMENT ON COLUMN reporting.contract_rollups.terminated_value_minor IS 'Value of the contracts terminated.';
-COMMENT ON COLUMN reporting.contract_rollups.expired IS 'Expiries.';
-COMMENT ON COLUMN reporting.contract_rollups.expired_value_minor IS 'Value of the contracts expired.';
-COMMENT ON COLUMN reporting.contract_rollups.active_delta IS 'Change of the number of active contracts (+1 activated, -1 terminated or expired); active at the end of day D = sum over grain day rows with period <= D.';
-COMMENT ON COLUMN reporting.contract_rollups.active_value_delta IS 'Change of the value of the active contracts.';
-COMMENT ON COLUMN reporting.contract_rollups.due_30_delta IS 'Change of the number of active contracts whose term ends within the next 30 days (after D, at most D + 30): renewal or expiry due. Summed like active_delta; rows exist for future days.';
-COMMENT ON COLUMN reporting.contract_rollups.due_30_value_delta IS 'Change of their value.';
-COMMENT ON COLUMN reporting.contract_rollups.due_60_delta IS 'As due_30_delta, within 60 days.';
-COMMENT ON COLUMN reporting.contract_rollups.due_60_value_delta IS 'Change of their value.';
-COMMENT ON COLUMN reporting.contract_rollups.due_90_delta IS 'As due_30_delta, within 90 days.';
-COMMENT ON COLUMN reporting.contract_rollups.due_90_value_delta IS 'Change of their value.';
+COMMENT ON TABLE reporting.contract_daily IS 'Contract finance per tenant, day, group and currency (projection: reporting_contracts). Filter on dim. Values are minor units of currency. A contract is active from the day of its activation to the day before its termination or expiry.';
+COMMENT ON COLUMN reporting.contract_daily.tenant_id IS 'Owning tenant.';
+COMMENT ON COLUMN reporting.contract_daily.dim IS 'all or owner.';
+COMMENT ON COLUMN reporting.contract_daily.period IS 'The UTC day.';
+COMMENT ON COLUMN reporting.contract_daily.value IS 'The group: '''' for dim all, else the owner''s id.';
+COMMENT ON COLUMN reporting.contract_daily.currency IS 'Currency of the contracts'' values.';
+COMMENT ON COLUMN reporting.contract_daily.signed IS 'Contracts signed.';
+COMMENT ON COLUMN reporting.contract_daily.signed_value_minor IS 'Their value when signed.';
+COMMENT ON COLUMN reporting.contract_daily.renewed IS 'Renewals.';
+COMMENT ON COLUMN reporting.contract_daily.renewed_value_minor IS 'Value of the contracts renewed.';
+COMMENT ON COLUMN reporting.contract_daily.terminated IS 'Terminations.';
+COMMENT ON COLUMN reporting.contract_daily.terminated_value_minor IS 'Value of the contracts terminated.';
+COMMENT ON COLUMN reporting.contract_daily.expired IS 'Expiries.';
+COMMENT ON COLUMN reporting.contract_daily.expired_value_minor IS 'Value of the contracts expired.';
+COMMENT ON COLUMN reporting.contract_daily.active_delta IS 'Change of the number of active contracts (+1 activated, -1 terminated or expired); active at the end of day D = sum over the daily rows with period <= D.';
+COMMENT ON COLUMN reporting.contract_daily.active_value_delta IS 'Change of the value of the active contracts.';
+COMMENT ON COLUMN reporting.contract_daily.due_30_delta IS 'Change of the number of active contracts whose term ends within the next 30 days (after D, at most D + 30): renewal or expiry due. Summed like active_delta; rows exist for future days.';
+COMMENT ON COLUMN reporting.contract_daily.due_30_value_delta IS 'Change of their value.';
+COMMENT ON COLUMN reporting.contract_daily.due_60_delta IS 'As due_30_delta, within 60 days.';
+COMMENT ON COLUMN reporting.contract_daily.due_60_value_delta IS 'Change of their value.';
+COMMENT ON COLUMN reporting.contract_daily.due_90_delta IS 'As due_30_delta, within 90 days.';
+COMMENT ON COLUMN reporting.contract_daily.due_90_value_delta IS 'Change of their value.';
+
+CREATE TABLE reporting.contract_monthly (LIKE reporting.contract_daily INCLUDING ALL);
+ALTER TABLE reporting.contract_monthly RENAME CONSTRAINT contract_daily_dim TO contract_monthly_dim;
+COMMENT ON TABLE reporting.contract_monthly IS 'reporting.contract_daily per month: the same columns, one row per month (period: its first day), each the sum of the month''s daily rows. A stock at the end of a month is the sum of the *_delta columns over the monthly rows up to it. Reports read these for whole months.';
+COMMENT ON COLUMN reporting.contract_monthly.period IS 'The first day of the month (UTC).';

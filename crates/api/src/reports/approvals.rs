@@ -1,5 +1,5 @@
 //! Approval cycle times, outcomes and overdue levels (seed 000), from
-//! `reporting.approval_rollups`.
+//! `reporting.approval_daily` / `_monthly`.
 
 use serde_json::{json, Value};
 
@@ -18,7 +18,8 @@ pub static APPROVALS: Report = Report {
         timed). Who: manager, analyst (and admin).",
     projection: "reporting_approvals",
     spec: Spec {
-        table: "reporting.approval_rollups",
+        daily: "reporting.approval_daily",
+        monthly: "reporting.approval_monthly",
         dims: &["subject_kind"],
         keys: &[("level", "level::text")],
         flows: &[
@@ -87,6 +88,11 @@ fn render(g: &Group) -> Vec<Value> {
 
 /// The whole first, then the levels in numeric order.
 fn order(groups: &mut [Group]) {
-    let n = |g: &Group| g.keys[0].parse::<i64>().unwrap_or(i64::MAX);
-    groups.sort_by(|a, b| (a.period, &a.value, n(a)).cmp(&(b.period, &b.value, n(b))));
+    groups.sort_by_cached_key(|g| {
+        (
+            g.period,
+            g.value.clone(),
+            g.keys[0].parse::<i64>().unwrap_or(i64::MAX),
+        )
+    });
 }

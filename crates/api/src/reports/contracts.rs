@@ -1,5 +1,5 @@
 //! Contract finance (seed 004's finance, seed 001), from
-//! `reporting.contract_rollups`.
+//! `reporting.contract_daily` / `_monthly`.
 
 use serde_json::{json, Value};
 
@@ -17,7 +17,8 @@ pub static CONTRACTS: Report = Report {
         (and admin).",
     projection: "reporting_contracts",
     spec: Spec {
-        table: "reporting.contract_rollups",
+        daily: "reporting.contract_daily",
+        monthly: "reporting.contract_monthly",
         dims: &["owner"],
         keys: &[("currency", "currency")],
         flows: &[

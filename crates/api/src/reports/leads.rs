@@ -1,5 +1,5 @@
 //! The lead funnel (seed 002's analytics, seed 000's stages), from
-//! `reporting.lead_rollups`.
+//! `reporting.lead_daily` / `_monthly`.
 
 use chronicle_domain::lead::Stage;
 use chronicle_projections::reporting::leads::NO_OWNER;
@@ -20,7 +20,8 @@ pub static FUNNEL: Report = Report {
         analyst, sales (and admin).",
     projection: "reporting_leads",
     spec: Spec {
-        table: "reporting.lead_rollups",
+        daily: "reporting.lead_daily",
+        monthly: "reporting.lead_monthly",
         dims: &["owner"],
         keys: &[("currency", "currency"), ("stage", "stage")],
         flows: &[
@@ -105,18 +106,34 @@ fn render(g: &Group) -> Vec<Value> {
     out
 }
 
+/// The lifecycle order of the stages, as stored.
+const STAGES: [Stage; 9] = [
+    Stage::Captured,
+    Stage::Qualified,
+    Stage::ServiceabilityChecked,
+    Stage::Design,
+    Stage::DesignApproval,
+    Stage::Implementation,
+    Stage::Testing,
+    Stage::Support,
+    Stage::Closed,
+];
+
 fn stage_rank(name: &str) -> usize {
-    serde_json::from_value::<Stage>(json!(name)).map_or(usize::MAX, |s| s as usize)
+    STAGES
+        .iter()
+        .position(|s| s.as_str() == name)
+        .unwrap_or(usize::MAX)
 }
 
 /// Stages in lifecycle order within each period, owner and currency.
 fn lifecycle(groups: &mut [Group]) {
-    groups.sort_by(|a, b| {
-        (a.period, &a.value, &a.keys[0], stage_rank(&a.keys[1])).cmp(&(
-            b.period,
-            &b.value,
-            &b.keys[0],
-            stage_rank(&b.keys[1]),
-        ))
+    groups.sort_by_cached_key(|g| {
+        (
+            g.period,
+            g.value.clone(),
+            g.keys[0].clone(),
+            stage_rank(&g.keys[1]),
+        )
     });
 }

@@ -1,5 +1,5 @@
 //! The ticketing and expert efficiency reports (seed 004's Reporting
-//! Service), from `reporting.ticket_rollups` and `reporting.expert_rollups`.
+//! Service), from `reporting.ticket_daily` / `_monthly` and `reporting.expert_daily` / `_monthly`.
 
 use serde_json::{json, Value};
 
@@ -44,7 +44,8 @@ pub static TICKETS: Report = Report {
         manager, analyst (and admin).",
     projection: "reporting_tickets",
     spec: Spec {
-        table: "reporting.ticket_rollups",
+        daily: "reporting.ticket_daily",
+        monthly: "reporting.ticket_monthly",
         dims: &["priority", "category", "product"],
         keys: &[],
         flows: TICKET_FLOWS,
@@ -136,7 +137,8 @@ pub static EXPERTS: Report = Report {
         manager, analyst (and admin).",
     projection: "reporting_tickets",
     spec: Spec {
-        table: "reporting.expert_rollups",
+        daily: "reporting.expert_daily",
+        monthly: "reporting.expert_monthly",
         dims: &[],
         keys: &[("expert_id", "expert_id::text")],
         flows: &[

@@ -1,4 +1,4 @@
-//! `reporting.approval_facts` and `reporting.approval_rollups`: approval
+//! `reporting.approval_facts` and `reporting.approval_daily` / `_monthly`: approval
 //! cycle times, outcomes and overdue levels.
 //!
 //! Level -1 of the rollups is the approval as a whole: requested, then
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{add_fields, add_sketch, day_of, millis, one_duration, Deltas, Rollup, ALL, DAY};
+use super::{add_fields, add_sketch, day_of, millis, one_duration, Deltas, Rollup, ALL};
 use crate::read::{decode_event, entity_id, label, stream_ids};
 use crate::rows::{Row, Rows};
 use crate::{ApplyError, Projection};
@@ -54,12 +54,11 @@ impl Row for ApprovalFact {
     }
 }
 
-/// One row of `reporting.approval_rollups`.
+/// One row of `reporting.approval_daily` / `_monthly`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApprovalRollup {
     pub tenant_id: String,
     pub dim: String,
-    pub grain: String,
     pub period: NaiveDate,
     pub value: String,
     pub level: i16,
@@ -76,14 +75,13 @@ pub struct ApprovalRollup {
 }
 
 impl Row for ApprovalRollup {
-    const TABLE: &'static str = "approval_rollups";
-    const KEY: &'static [&'static str] = &["tenant_id", "dim", "grain", "period", "value", "level"];
-    type Key = (String, String, String, NaiveDate, String, i16);
+    const TABLE: &'static str = "approval_daily";
+    const KEY: &'static [&'static str] = &["tenant_id", "dim", "period", "value", "level"];
+    type Key = (String, String, NaiveDate, String, i16);
     fn key(&self) -> Self::Key {
         (
             self.tenant_id.clone(),
             self.dim.clone(),
-            self.grain.clone(),
             self.period,
             self.value.clone(),
             self.level,
@@ -96,7 +94,6 @@ impl ApprovalRollup {
         Self {
             tenant_id: tenant.to_owned(),
             dim: dim.to_owned(),
-            grain: DAY.to_owned(),
             period: day,
             value: value.to_owned(),
             level,
@@ -122,6 +119,8 @@ impl ApprovalRollup {
 }
 
 impl Rollup for ApprovalRollup {
+    const MONTHLY: &'static str = "approval_monthly";
+
     fn merge(&mut self, o: &Self) {
         add_fields!(
             self,
@@ -143,9 +142,8 @@ impl Rollup for ApprovalRollup {
         );
     }
 
-    fn at_period(&self, grain: &'static str, period: NaiveDate) -> Self {
+    fn with_period(&self, period: NaiveDate) -> Self {
         Self {
-            grain: grain.to_owned(),
             period,
             ..self.clone()
         }
@@ -213,7 +211,7 @@ impl Projection for ApprovalReports {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["approval_facts", "approval_rollups"]
+        &["approval_facts", "approval_daily", "approval_monthly"]
     }
 
     fn schema(&self) -> &'static str {

@@ -1,4 +1,4 @@
-//! `reporting.contract_facts` and `reporting.contract_rollups`: contract
+//! `reporting.contract_facts` and `reporting.contract_daily` / `_monthly`: contract
 //! finance per currency.
 //!
 //! Flows: signed (with the value at signing), renewed, terminated and
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{add_fields, day_of, Deltas, Rollup, ALL, DAY};
+use super::{add_fields, day_of, Deltas, Rollup, ALL};
 use crate::read::{decode_event, entity_id, stream_ids};
 use crate::rows::{Row, Rows};
 use crate::{ApplyError, Projection};
@@ -56,12 +56,11 @@ impl Row for ContractFact {
     }
 }
 
-/// One row of `reporting.contract_rollups`.
+/// One row of `reporting.contract_daily` / `_monthly`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContractRollup {
     pub tenant_id: String,
     pub dim: String,
-    pub grain: String,
     pub period: NaiveDate,
     pub value: String,
     pub currency: String,
@@ -84,15 +83,13 @@ pub struct ContractRollup {
 }
 
 impl Row for ContractRollup {
-    const TABLE: &'static str = "contract_rollups";
-    const KEY: &'static [&'static str] =
-        &["tenant_id", "dim", "grain", "period", "value", "currency"];
-    type Key = (String, String, String, NaiveDate, String, String);
+    const TABLE: &'static str = "contract_daily";
+    const KEY: &'static [&'static str] = &["tenant_id", "dim", "period", "value", "currency"];
+    type Key = (String, String, NaiveDate, String, String);
     fn key(&self) -> Self::Key {
         (
             self.tenant_id.clone(),
             self.dim.clone(),
-            self.grain.clone(),
             self.period,
             self.value.clone(),
             self.currency.clone(),
@@ -105,7 +102,6 @@ impl ContractRollup {
         Self {
             tenant_id: tenant.to_owned(),
             dim: dim.to_owned(),
-            grain: DAY.to_owned(),
             period: day,
             value: value.to_owned(),
             currency: currency.to_owned(),
@@ -141,6 +137,8 @@ impl ContractRollup {
 }
 
 impl Rollup for ContractRollup {
+    const MONTHLY: &'static str = "contract_monthly";
+
     fn merge(&mut self, o: &Self) {
         add_fields!(
             self,
@@ -164,9 +162,8 @@ impl Rollup for ContractRollup {
         );
     }
 
-    fn at_period(&self, grain: &'static str, period: NaiveDate) -> Self {
+    fn with_period(&self, period: NaiveDate) -> Self {
         Self {
-            grain: grain.to_owned(),
             period,
             ..self.clone()
         }
@@ -224,7 +221,7 @@ impl Projection for ContractReports {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["contract_facts", "contract_rollups"]
+        &["contract_facts", "contract_daily", "contract_monthly"]
     }
 
     fn schema(&self) -> &'static str {

@@ -1,4 +1,4 @@
-//! `reporting.lead_facts` and `reporting.lead_rollups`: the lead funnel.
+//! `reporting.lead_facts` and `reporting.lead_daily` / `_monthly`: the lead funnel.
 //!
 //! A stage move (an event that carries a stage other than the lead's
 //! current one) counts as exited for the stage left, with the time spent
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{add_fields, add_sketch, day_of, millis, one_duration, Deltas, Rollup, ALL, DAY};
+use super::{add_fields, add_sketch, day_of, millis, one_duration, Deltas, Rollup, ALL};
 use crate::read::{decode_event, entity_id, stream_ids};
 use crate::rows::{Row, Rows};
 use crate::{ApplyError, Projection};
@@ -49,12 +49,11 @@ impl Row for LeadFact {
     }
 }
 
-/// One row of `reporting.lead_rollups`.
+/// One row of `reporting.lead_daily` / `_monthly`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LeadRollup {
     pub tenant_id: String,
     pub dim: String,
-    pub grain: String,
     pub period: NaiveDate,
     pub value: String,
     pub currency: String,
@@ -75,22 +74,14 @@ pub struct LeadRollup {
 }
 
 impl Row for LeadRollup {
-    const TABLE: &'static str = "lead_rollups";
-    const KEY: &'static [&'static str] = &[
-        "tenant_id",
-        "dim",
-        "grain",
-        "period",
-        "value",
-        "currency",
-        "stage",
-    ];
-    type Key = (String, String, String, NaiveDate, String, String, String);
+    const TABLE: &'static str = "lead_daily";
+    const KEY: &'static [&'static str] =
+        &["tenant_id", "dim", "period", "value", "currency", "stage"];
+    type Key = (String, String, NaiveDate, String, String, String);
     fn key(&self) -> Self::Key {
         (
             self.tenant_id.clone(),
             self.dim.clone(),
-            self.grain.clone(),
             self.period,
             self.value.clone(),
             self.currency.clone(),
@@ -111,7 +102,6 @@ impl LeadRollup {
         Self {
             tenant_id: tenant.to_owned(),
             dim: dim.to_owned(),
-            grain: DAY.to_owned(),
             period: day,
             value: value.to_owned(),
             currency: currency.to_owned(),
@@ -134,6 +124,8 @@ impl LeadRollup {
 }
 
 impl Rollup for LeadRollup {
+    const MONTHLY: &'static str = "lead_monthly";
+
     fn merge(&mut self, o: &Self) {
         add_fields!(
             self,
@@ -158,9 +150,8 @@ impl Rollup for LeadRollup {
         );
     }
 
-    fn at_period(&self, grain: &'static str, period: NaiveDate) -> Self {
+    fn with_period(&self, period: NaiveDate) -> Self {
         Self {
-            grain: grain.to_owned(),
             period,
             ..self.clone()
         }
@@ -204,7 +195,7 @@ impl Projection for LeadReports {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["lead_facts", "lead_rollups"]
+        &["lead_facts", "lead_daily", "lead_monthly"]
     }
 
     fn schema(&self) -> &'static str {

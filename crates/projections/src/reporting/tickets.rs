@@ -1,5 +1,5 @@
-//! `reporting.ticket_facts`, `reporting.ticket_rollups` and
-//! `reporting.expert_rollups`: ticketing and expert efficiency.
+//! `reporting.ticket_facts`, `reporting.ticket_daily` and
+//! `reporting.expert_daily` / `_monthly`: ticketing and expert efficiency.
 //!
 //! Figures count under the ticket's priority at the time of the event
 //! (a breach under the priority it carries). The SLA stages are those of
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{add_fields, add_sketch, day_of, millis, one_duration, Deltas, Rollup, ALL, DAY};
+use super::{add_fields, add_sketch, day_of, millis, one_duration, Deltas, Rollup, ALL};
 use crate::read::{decode_event, entity_id, label, stream_ids};
 use crate::rows::{Row, Rows};
 use crate::{ApplyError, Projection};
@@ -88,12 +88,11 @@ impl TicketFact {
     }
 }
 
-/// One row of `reporting.ticket_rollups`.
+/// One row of `reporting.ticket_daily`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TicketRollup {
     pub tenant_id: String,
     pub dim: String,
-    pub grain: String,
     pub period: NaiveDate,
     pub value: String,
     pub opened: i64,
@@ -125,14 +124,13 @@ pub struct TicketRollup {
 }
 
 impl Row for TicketRollup {
-    const TABLE: &'static str = "ticket_rollups";
-    const KEY: &'static [&'static str] = &["tenant_id", "dim", "grain", "period", "value"];
-    type Key = (String, String, String, NaiveDate, String);
+    const TABLE: &'static str = "ticket_daily";
+    const KEY: &'static [&'static str] = &["tenant_id", "dim", "period", "value"];
+    type Key = (String, String, NaiveDate, String);
     fn key(&self) -> Self::Key {
         (
             self.tenant_id.clone(),
             self.dim.clone(),
-            self.grain.clone(),
             self.period,
             self.value.clone(),
         )
@@ -154,7 +152,6 @@ impl TicketRollup {
         Self {
             tenant_id: tenant.to_owned(),
             dim: dim.to_owned(),
-            grain: DAY.to_owned(),
             period: day,
             value: value.to_owned(),
             opened: 0,
@@ -217,6 +214,8 @@ impl TicketRollup {
 }
 
 impl Rollup for TicketRollup {
+    const MONTHLY: &'static str = "ticket_monthly";
+
     fn merge(&mut self, o: &Self) {
         add_fields!(
             self,
@@ -262,20 +261,18 @@ impl Rollup for TicketRollup {
         );
     }
 
-    fn at_period(&self, grain: &'static str, period: NaiveDate) -> Self {
+    fn with_period(&self, period: NaiveDate) -> Self {
         Self {
-            grain: grain.to_owned(),
             period,
             ..self.clone()
         }
     }
 }
 
-/// One row of `reporting.expert_rollups`.
+/// One row of `reporting.expert_daily` / `_monthly`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExpertRollup {
     pub tenant_id: String,
-    pub grain: String,
     pub period: NaiveDate,
     pub expert_id: Uuid,
     pub assigned: i64,
@@ -295,16 +292,11 @@ pub struct ExpertRollup {
 }
 
 impl Row for ExpertRollup {
-    const TABLE: &'static str = "expert_rollups";
-    const KEY: &'static [&'static str] = &["tenant_id", "grain", "period", "expert_id"];
-    type Key = (String, String, NaiveDate, Uuid);
+    const TABLE: &'static str = "expert_daily";
+    const KEY: &'static [&'static str] = &["tenant_id", "period", "expert_id"];
+    type Key = (String, NaiveDate, Uuid);
     fn key(&self) -> Self::Key {
-        (
-            self.tenant_id.clone(),
-            self.grain.clone(),
-            self.period,
-            self.expert_id,
-        )
+        (self.tenant_id.clone(), self.period, self.expert_id)
     }
 }
 
@@ -312,7 +304,6 @@ impl ExpertRollup {
     fn new(tenant: &str, day: NaiveDate, expert_id: Uuid) -> Self {
         Self {
             tenant_id: tenant.to_owned(),
-            grain: DAY.to_owned(),
             period: day,
             expert_id,
             assigned: 0,
@@ -334,6 +325,8 @@ impl ExpertRollup {
 }
 
 impl Rollup for ExpertRollup {
+    const MONTHLY: &'static str = "expert_monthly";
+
     fn merge(&mut self, o: &Self) {
         add_fields!(
             self,
@@ -359,9 +352,8 @@ impl Rollup for ExpertRollup {
         );
     }
 
-    fn at_period(&self, grain: &'static str, period: NaiveDate) -> Self {
+    fn with_period(&self, period: NaiveDate) -> Self {
         Self {
-            grain: grain.to_owned(),
             period,
             ..self.clone()
         }
@@ -458,7 +450,13 @@ impl Projection for TicketReports {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["ticket_facts", "ticket_rollups", "expert_rollups"]
+        &[
+            "ticket_facts",
+            "ticket_daily",
+            "ticket_monthly",
+            "expert_daily",
+            "expert_monthly",
+        ]
     }
 
     fn schema(&self) -> &'static str {

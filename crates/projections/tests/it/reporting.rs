@@ -1,5 +1,5 @@
-//! The reporting projections: given a stream's events, the rollups hold
-//! the documented figures per day and month; batch boundaries change
+//! The reporting projections: given a stream's events, the daily and
+//! monthly rollups hold the documented figures; batch boundaries change
 //! nothing; a rebuild swaps in equal tables in schema `reporting`, keeping
 //! comments, index names and the analysts' grant.
 
@@ -80,7 +80,7 @@ async fn worker_with(env: &Env, projection: Arc<dyn Projection>, options: Option
     .expect("the lease is free")
 }
 
-/// One rollup row's columns, as text (`grain`, `dim` and `value` given).
+/// Rollup rows' periods and columns (`filter` picks `dim` and the group).
 async fn figures(env: &Env, table: &str, columns: &str, filter: &str) -> Vec<(String, Vec<i64>)> {
     sqlx::query_as(&format!(
         "SELECT period::text, ARRAY[{columns}]::int8[] FROM reporting.{table} \
@@ -91,11 +91,11 @@ async fn figures(env: &Env, table: &str, columns: &str, filter: &str) -> Vec<(St
     .unwrap()
 }
 
-/// A stock at the end of `on`: the sum of its deltas up to that day.
+/// A stock at the end of `on`: the sum of its daily deltas up to that day.
 async fn stock(env: &Env, table: &str, column: &str, filter: &str, on: &str) -> i64 {
     sqlx::query_scalar(&format!(
         "SELECT coalesce(sum({column}), 0)::int8 FROM reporting.{table} \
-         WHERE tenant_id = 'acme' AND grain = 'day' AND {filter} AND period <= '{on}'"
+         WHERE tenant_id = 'acme' AND {filter} AND period <= '{on}'"
     ))
     .fetch_one(&env.db.pool)
     .await
@@ -190,7 +190,7 @@ async fn ticket_story(env: &Env) -> (Uuid, Uuid) {
 }
 
 #[tokio::test]
-async fn a_ticket_counts_once_per_grain_and_dimension_under_its_priority_at_the_time() {
+async fn a_ticket_counts_in_its_day_month_and_dimensions_under_its_priority_at_the_time() {
     let env = Env::new().await;
     let (_, expert) = ticket_story(&env).await;
     let mut worker = env.worker(Arc::new(TicketReports)).await;
@@ -200,13 +200,7 @@ async fn a_ticket_counts_once_per_grain_and_dimension_under_its_priority_at_the_
                    assign_count, assign_sum_ms, assign_met, \
                    first_response_count, first_response_sum_ms, first_response_met, \
                    resolve_count, resolve_sum_ms, resolve_met, resolve_breached";
-    let all = figures(
-        &env,
-        "ticket_rollups",
-        columns,
-        "grain = 'day' AND dim = 'all'",
-    )
-    .await;
+    let all = figures(&env, "ticket_daily", columns, "dim = \'all\'").await;
     assert_eq!(
         all,
         [
@@ -232,13 +226,7 @@ async fn a_ticket_counts_once_per_grain_and_dimension_under_its_priority_at_the_
         ]
     );
     // The month is the sum of its days.
-    let month = figures(
-        &env,
-        "ticket_rollups",
-        columns,
-        "grain = 'month' AND dim = 'all'",
-    )
-    .await;
+    let month = figures(&env, "ticket_monthly", columns, "dim = \'all\'").await;
     assert_eq!(
         month,
         [(
@@ -266,7 +254,7 @@ async fn a_ticket_counts_once_per_grain_and_dimension_under_its_priority_at_the_
     // resolved under P1.
     let by_priority: Vec<(String, Vec<i64>)> = sqlx::query_as(
         "SELECT period::text || ' ' || value, ARRAY[opened, resolved, backlog_delta]::int8[] \
-         FROM reporting.ticket_rollups WHERE grain = 'day' AND dim = 'priority' ORDER BY 1",
+         FROM reporting.ticket_daily WHERE dim = 'priority' ORDER BY 1",
     )
     .fetch_all(&env.db.pool)
     .await
@@ -283,19 +271,13 @@ async fn a_ticket_counts_once_per_grain_and_dimension_under_its_priority_at_the_
     );
     // The category and product rows match everything's (one ticket).
     for dim in ["category", "product"] {
-        let rows = figures(
-            &env,
-            "ticket_rollups",
-            columns,
-            &format!("grain = 'day' AND dim = '{dim}'"),
-        )
-        .await;
+        let rows = figures(&env, "ticket_daily", columns, &format!("dim = \'{dim}\'")).await;
         assert_eq!(rows, all, "{dim}");
     }
     // The sketch holds the one resolution in the bucket of 72 h.
     let (keys, counts): (Vec<i32>, Vec<i64>) = sqlx::query_as(
-        "SELECT resolve_keys, resolve_counts FROM reporting.ticket_rollups \
-         WHERE grain = 'month' AND dim = 'all'",
+        "SELECT resolve_keys, resolve_counts FROM reporting.ticket_monthly \
+         WHERE dim = 'all'",
     )
     .fetch_one(&env.db.pool)
     .await
@@ -307,7 +289,7 @@ async fn a_ticket_counts_once_per_grain_and_dimension_under_its_priority_at_the_
     let experts: Vec<(String, Vec<i64>)> = sqlx::query_as(
         "SELECT period::text, ARRAY[assigned, accepted, rejected, handled, resolution_sum_ms, \
                 surveys, score_sum, score_4]::int8[] \
-         FROM reporting.expert_rollups WHERE grain = 'day' AND expert_id = $1 ORDER BY period",
+         FROM reporting.expert_daily WHERE expert_id = $1 ORDER BY period",
     )
     .bind(expert)
     .fetch_all(&env.db.pool)
@@ -357,8 +339,8 @@ async fn a_rejection_counts_on_the_day_of_the_assignment_it_rejects() {
     let mut worker = env.worker(Arc::new(TicketReports)).await;
     drain(&mut worker).await;
     let rows: Vec<(String, Uuid, i64, i64)> = sqlx::query_as(
-        "SELECT period::text, expert_id, assigned, rejected FROM reporting.expert_rollups \
-         WHERE grain = 'day' ORDER BY period",
+        "SELECT period::text, expert_id, assigned, rejected FROM reporting.expert_daily \
+         ORDER BY period",
     )
     .fetch_all(&env.db.pool)
     .await
@@ -371,8 +353,8 @@ async fn a_rejection_counts_on_the_day_of_the_assignment_it_rejects() {
         ]
     );
     let rejected: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT period::text, assigned, rejected FROM reporting.ticket_rollups \
-         WHERE grain = 'day' AND dim = 'all' AND (assigned, rejected) <> (0, 0) ORDER BY period",
+        "SELECT period::text, assigned, rejected FROM reporting.ticket_daily \
+         WHERE dim = 'all' AND (assigned, rejected) <> (0, 0) ORDER BY period",
     )
     .fetch_all(&env.db.pool)
     .await
@@ -515,7 +497,7 @@ async fn the_funnel_counts_stage_moves_their_time_in_stage_and_the_value_won() {
     let rows: Vec<(String, String, Vec<i64>)> = sqlx::query_as(
         "SELECT period::text, stage, ARRAY[entered, exited, advanced, returned, won, \
                 won_value_minor, stay_sum_ms, in_stage_delta]::int8[] \
-         FROM reporting.lead_rollups WHERE grain = 'day' AND dim = 'all' AND currency = 'EUR' \
+         FROM reporting.lead_daily WHERE dim = 'all' AND currency = 'EUR' \
          ORDER BY period, entered",
     )
     .fetch_all(&env.db.pool)
@@ -576,7 +558,7 @@ async fn the_funnel_counts_stage_moves_their_time_in_stage_and_the_value_won() {
     // day, and every later move counts under them.
     let owners: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
         "SELECT period::text, value, stage, entered, exited, in_stage_delta \
-         FROM reporting.lead_rollups WHERE grain = 'day' AND dim = 'owner' \
+         FROM reporting.lead_daily WHERE dim = 'owner' \
          AND period <= '2026-03-03' ORDER BY period, value, stage",
     )
     .fetch_all(&env.db.pool)
@@ -654,7 +636,7 @@ async fn approvals_time_levels_and_count_them_overdue_between_deadline_and_decis
     let rows: Vec<(String, i16, Vec<i64>)> = sqlx::query_as(
         "SELECT period::text, level, ARRAY[started, approved, rejected, escalated, cycle_sum_ms, \
                 overdue_delta]::int8[] \
-         FROM reporting.approval_rollups WHERE grain = 'day' AND dim = 'subject_kind' \
+         FROM reporting.approval_daily WHERE dim = 'subject_kind' \
          AND value = 'contract' ORDER BY period, level",
     )
     .fetch_all(&env.db.pool)
@@ -756,7 +738,7 @@ async fn contracts_are_active_and_due_for_renewal_on_the_days_of_their_term() {
                 "due_60_delta",
                 "due_90_delta",
             ] {
-                out.push(stock(env, "contract_rollups", column, all, on).await);
+                out.push(stock(env, "contract_daily", column, all, on).await);
             }
             out
         }
@@ -776,7 +758,7 @@ async fn contracts_are_active_and_due_for_renewal_on_the_days_of_their_term() {
     assert_eq!(stocks("2027-06-09").await, [0, 0, 0, 0]);
     let value = stock(
         &env,
-        "contract_rollups",
+        "contract_daily",
         "due_90_value_delta",
         all,
         "2026-05-01",
@@ -785,9 +767,9 @@ async fn contracts_are_active_and_due_for_renewal_on_the_days_of_their_term() {
     assert_eq!(value, 12_000_000);
     let flows = figures(
         &env,
-        "contract_rollups",
+        "contract_monthly",
         "signed, signed_value_minor, renewed, terminated, terminated_value_minor",
-        &format!("grain = 'month' AND {all} AND (signed, renewed, terminated) <> (0, 0, 0)"),
+        &format!("{all} AND (signed, renewed, terminated) <> (0, 0, 0)"),
     )
     .await;
     assert_eq!(
