@@ -27,6 +27,11 @@
 --     reporting.sketch_quantile(keys, counts, q) reads one.
 --   * *_facts tables hold one row per entity: what the projection needs to
 --     know about it, and handy for ad-hoc questions.
+--   * Rollup rows are updated in place by every batch that touches their
+--     period (a month's row by every batch of the month): the tables leave
+--     room in each page (fillfactor) so that updates stay on the page (HOT)
+--     and a period's rows stay together instead of spreading over a bloated
+--     table. Rebuilds keep these storage parameters.
 
 CREATE SCHEMA reporting;
 COMMENT ON SCHEMA reporting IS
@@ -145,7 +150,7 @@ CREATE TABLE reporting.ticket_daily (
     resolve_breached          bigint    NOT NULL DEFAULT 0,
     CONSTRAINT ticket_daily_pkey PRIMARY KEY (tenant_id, dim, period, value),
     CONSTRAINT ticket_daily_dim CHECK (dim IN ('all', 'priority', 'category', 'product'))
-);
+) WITH (fillfactor = 70);
 
 COMMENT ON TABLE reporting.ticket_daily IS 'Ticketing efficiency per tenant, day and group (projection: reporting_tickets). Filter on dim: each event counts once per dim. Groups use the ticket''s priority at the time of the event. Example: SELECT period, opened FROM reporting.ticket_daily WHERE tenant_id = ''acme'' AND dim = ''all'' ORDER BY period.';
 COMMENT ON COLUMN reporting.ticket_daily.tenant_id IS 'Owning tenant.';
@@ -179,7 +184,7 @@ COMMENT ON COLUMN reporting.ticket_daily.resolve_counts IS 'Sketch of time to re
 COMMENT ON COLUMN reporting.ticket_daily.resolve_met IS 'Current resolutions with no SLA breach of the stage recorded.';
 COMMENT ON COLUMN reporting.ticket_daily.resolve_breached IS 'SLA breaches of the resolve stage recorded.';
 
-CREATE TABLE reporting.ticket_monthly (LIKE reporting.ticket_daily INCLUDING ALL);
+CREATE TABLE reporting.ticket_monthly (LIKE reporting.ticket_daily INCLUDING ALL) WITH (fillfactor = 50);
 ALTER TABLE reporting.ticket_monthly RENAME CONSTRAINT ticket_daily_dim TO ticket_monthly_dim;
 COMMENT ON TABLE reporting.ticket_monthly IS 'reporting.ticket_daily per month: the same columns, one row per month (period: its first day), each the sum of the month''s daily rows. A stock at the end of a month is the sum of the *_delta columns over the monthly rows up to it. Reports read these for whole months.';
 COMMENT ON COLUMN reporting.ticket_monthly.period IS 'The first day of the month (UTC).';
@@ -203,7 +208,7 @@ CREATE TABLE reporting.expert_daily (
     score_4             bigint    NOT NULL DEFAULT 0,
     score_5             bigint    NOT NULL DEFAULT 0,
     CONSTRAINT expert_daily_pkey PRIMARY KEY (tenant_id, period, expert_id)
-);
+) WITH (fillfactor = 70);
 
 COMMENT ON TABLE reporting.expert_daily IS 'Expert efficiency per tenant, day and expert (projection: reporting_tickets).';
 COMMENT ON COLUMN reporting.expert_daily.tenant_id IS 'Owning tenant.';
@@ -224,7 +229,7 @@ COMMENT ON COLUMN reporting.expert_daily.score_3 IS 'Surveys scored 3.';
 COMMENT ON COLUMN reporting.expert_daily.score_4 IS 'Surveys scored 4.';
 COMMENT ON COLUMN reporting.expert_daily.score_5 IS 'Surveys scored 5.';
 
-CREATE TABLE reporting.expert_monthly (LIKE reporting.expert_daily INCLUDING ALL);
+CREATE TABLE reporting.expert_monthly (LIKE reporting.expert_daily INCLUDING ALL) WITH (fillfactor = 50);
 COMMENT ON TABLE reporting.expert_monthly IS 'reporting.expert_daily per month: the same columns, one row per month (period: its first day), each the sum of the month''s daily rows. Reports read these for whole months.';
 COMMENT ON COLUMN reporting.expert_monthly.period IS 'The first day of the month (UTC).';
 
@@ -277,7 +282,7 @@ CREATE TABLE reporting.lead_daily (
     in_stage_delta    bigint    NOT NULL DEFAULT 0,
     CONSTRAINT lead_daily_pkey PRIMARY KEY (tenant_id, dim, period, value, currency, stage),
     CONSTRAINT lead_daily_dim CHECK (dim IN ('all', 'owner'))
-);
+) WITH (fillfactor = 70);
 
 COMMENT ON TABLE reporting.lead_daily IS 'The lead funnel per tenant, day, group, currency and stage (projection: reporting_leads). Filter on dim. A stage move counts as exited for the stage left and entered for the stage entered, in the group of the owner at the time of the move.';
 COMMENT ON COLUMN reporting.lead_daily.tenant_id IS 'Owning tenant.';
@@ -300,7 +305,7 @@ COMMENT ON COLUMN reporting.lead_daily.stay_keys IS 'Sketch of the time in stage
 COMMENT ON COLUMN reporting.lead_daily.stay_counts IS 'Sketch of the time in stage: durations per bucket key.';
 COMMENT ON COLUMN reporting.lead_daily.in_stage_delta IS 'Change of the number of leads in the stage (not for closed): the count at the end of day D is the sum over the daily rows with period <= D.';
 
-CREATE TABLE reporting.lead_monthly (LIKE reporting.lead_daily INCLUDING ALL);
+CREATE TABLE reporting.lead_monthly (LIKE reporting.lead_daily INCLUDING ALL) WITH (fillfactor = 50);
 ALTER TABLE reporting.lead_monthly RENAME CONSTRAINT lead_daily_dim TO lead_monthly_dim;
 COMMENT ON TABLE reporting.lead_monthly IS 'reporting.lead_daily per month: the same columns, one row per month (period: its first day), each the sum of the month''s daily rows. A stock at the end of a month is the sum of the *_delta columns over the monthly rows up to it. Reports read these for whole months.';
 COMMENT ON COLUMN reporting.lead_monthly.period IS 'The first day of the month (UTC).';
@@ -354,7 +359,7 @@ CREATE TABLE reporting.approval_daily (
     overdue_delta      bigint    NOT NULL DEFAULT 0,
     CONSTRAINT approval_daily_pkey PRIMARY KEY (tenant_id, dim, period, value, level),
     CONSTRAINT approval_daily_dim CHECK (dim IN ('all', 'subject_kind'))
-);
+) WITH (fillfactor = 70);
 
 COMMENT ON TABLE reporting.approval_daily IS 'Approval cycle times and outcomes per tenant, day, group and level (projection: reporting_approvals). Filter on dim. Level -1 is the approval as a whole (requested to its outcome); level 0, 1, ... one level (opened to decided).';
 COMMENT ON COLUMN reporting.approval_daily.tenant_id IS 'Owning tenant.';
@@ -373,7 +378,7 @@ COMMENT ON COLUMN reporting.approval_daily.cycle_keys IS 'Sketch of the cycle ti
 COMMENT ON COLUMN reporting.approval_daily.cycle_counts IS 'Sketch of the cycle times: durations per bucket key.';
 COMMENT ON COLUMN reporting.approval_daily.overdue_delta IS 'Change of the number of open levels past their deadline: +1 on the day the deadline passes, -1 on the day the level is decided or cancelled. Overdue at the end of day D = sum over the daily rows with period <= D.';
 
-CREATE TABLE reporting.approval_monthly (LIKE reporting.approval_daily INCLUDING ALL);
+CREATE TABLE reporting.approval_monthly (LIKE reporting.approval_daily INCLUDING ALL) WITH (fillfactor = 50);
 ALTER TABLE reporting.approval_monthly RENAME CONSTRAINT approval_daily_dim TO approval_monthly_dim;
 COMMENT ON TABLE reporting.approval_monthly IS 'reporting.approval_daily per month: the same columns, one row per month (period: its first day), each the sum of the month''s daily rows. A stock at the end of a month is the sum of the *_delta columns over the monthly rows up to it. Reports read these for whole months.';
 COMMENT ON COLUMN reporting.approval_monthly.period IS 'The first day of the month (UTC).';
@@ -437,7 +442,7 @@ CREATE TABLE reporting.contract_daily (
     due_90_value_delta      bigint  NOT NULL DEFAULT 0,
     CONSTRAINT contract_daily_pkey PRIMARY KEY (tenant_id, dim, period, value, currency),
     CONSTRAINT contract_daily_dim CHECK (dim IN ('all', 'owner'))
-);
+) WITH (fillfactor = 70);
 
 COMMENT ON TABLE reporting.contract_daily IS 'Contract finance per tenant, day, group and currency (projection: reporting_contracts). Filter on dim. Values are minor units of currency. A contract is active from the day of its activation to the day before its termination or expiry.';
 COMMENT ON COLUMN reporting.contract_daily.tenant_id IS 'Owning tenant.';
@@ -462,7 +467,7 @@ COMMENT ON COLUMN reporting.contract_daily.due_60_value_delta IS 'Change of thei
 COMMENT ON COLUMN reporting.contract_daily.due_90_delta IS 'As due_30_delta, within 90 days.';
 COMMENT ON COLUMN reporting.contract_daily.due_90_value_delta IS 'Change of their value.';
 
-CREATE TABLE reporting.contract_monthly (LIKE reporting.contract_daily INCLUDING ALL);
+CREATE TABLE reporting.contract_monthly (LIKE reporting.contract_daily INCLUDING ALL) WITH (fillfactor = 50);
 ALTER TABLE reporting.contract_monthly RENAME CONSTRAINT contract_daily_dim TO contract_monthly_dim;
 COMMENT ON TABLE reporting.contract_monthly IS 'reporting.contract_daily per month: the same columns, one row per month (period: its first day), each the sum of the month''s daily rows. A stock at the end of a month is the sum of the *_delta columns over the monthly rows up to it. Reports read these for whole months.';
 COMMENT ON COLUMN reporting.contract_monthly.period IS 'The first day of the month (UTC).';

@@ -15,7 +15,8 @@
 //! resumes or rebuilds it: an event is never skipped silently.
 //!
 //! A rebuild builds shadow tables (schema `rebuild_<name>`, made `LIKE` the
-//! live ones in the projection's schema) from position 0 while the live tables keep answering and keep
+//! live ones in the projection's schema, with their storage parameters)
+//! from position 0 while the live tables keep answering and keep
 //! moving; once the shadow copy has caught up, one transaction swaps them in.
 
 use std::sync::Arc;
@@ -390,8 +391,21 @@ impl Worker {
             .await?;
         let live = self.projection.schema();
         for table in self.projection.tables() {
+            // LIKE copies everything but the table's storage parameters
+            // (fillfactor, ...): keep those too.
+            let options: Option<Vec<String>> = sqlx::query_scalar(
+                "SELECT reloptions FROM pg_class WHERE oid = format('%I.%I', $1, $2)::regclass",
+            )
+            .bind(live)
+            .bind(table)
+            .fetch_one(&mut *tx)
+            .await?;
+            let with = match options {
+                Some(options) if !options.is_empty() => format!(" WITH ({})", options.join(", ")),
+                _ => String::new(),
+            };
             sqlx::query(&format!(
-                "CREATE TABLE {schema}.{table} (LIKE {live}.{table} INCLUDING ALL)"
+                "CREATE TABLE {schema}.{table} (LIKE {live}.{table} INCLUDING ALL){with}"
             ))
             .execute(&mut *tx)
             .await?;

@@ -370,37 +370,38 @@ pub async fn read(
     }
     let rows = q.build().fetch_all(&mut *conn).await?;
 
+    // Columns by position: grain, period, value, the keys, flows, stocks,
+    // then each sketch's keys and counts.
+    let k = spec.keys.len();
     let mut series: Series = BTreeMap::new();
     for row in rows {
-        let grain: &str = row.try_get("grain")?;
-        let period: NaiveDate = row.try_get("period")?;
+        let grain: &str = row.try_get(0)?;
+        let period: NaiveDate = row.try_get(1)?;
         let sign = sign(&plan, grain, period);
         let bucket = r.grain.map(|g| g.start(period));
-        let value: String = row.try_get("value")?;
-        let keys = spec
-            .keys
-            .iter()
-            .map(|(name, _)| row.try_get::<String, _>(*name))
+        let value: String = row.try_get(2)?;
+        let keys = (0..k)
+            .map(|i| row.try_get::<String, _>(3 + i))
             .collect::<Result<Vec<_>, _>>()?;
         let acc = series
             .entry((value, keys))
             .or_default()
             .entry(bucket)
             .or_insert_with(|| Acc::new(spec));
-        let flows: Vec<i64> = row.try_get("flows")?;
+        let flows: Vec<i64> = row.try_get(3 + k)?;
         for (a, f) in acc.flows.iter_mut().zip(flows) {
             *a += sign * f;
         }
-        let stocks: Vec<i64> = row.try_get("stocks")?;
+        let stocks: Vec<i64> = row.try_get(4 + k)?;
         for (a, s) in acc.stocks.iter_mut().zip(stocks) {
             *a += sign * s;
         }
-        for (i, (keys, counts)) in sketch_columns.iter().enumerate() {
-            let keys: Vec<i32> = int_array(row.try_get(keys.as_str())?)?
+        for i in 0..sketch_columns.len() {
+            let keys: Vec<i32> = int_array(row.try_get(5 + k + 2 * i)?)?
                 .into_iter()
                 .map(|k| k as i32)
                 .collect();
-            let counts = int_array(row.try_get(counts.as_str())?)?;
+            let counts = int_array(row.try_get(6 + k + 2 * i)?)?;
             acc.sketches[i].merge_arrays(&keys, &counts, sign);
         }
     }

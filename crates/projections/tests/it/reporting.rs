@@ -869,6 +869,19 @@ async fn batch_boundaries_change_nothing_and_a_rebuild_swaps_in_equal_tables() {
                 .unwrap();
             assert!(comment.is_some() && column.is_some(), "{table}");
             assert!(analyst, "{table}: the analysts lost their grant");
+            let options: Option<Vec<String>> = sqlx::query_scalar(&format!(
+                "SELECT reloptions FROM pg_class WHERE oid = 'reporting.{table}'::regclass"
+            ))
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
+            if table.ends_with("_daily") || table.ends_with("_monthly") {
+                let options = options.unwrap_or_default();
+                assert!(
+                    options.iter().any(|o| o.starts_with("fillfactor=")),
+                    "{table}: {options:?}"
+                );
+            }
         }
         worker.release().await;
     }

@@ -191,18 +191,6 @@ pub async fn run(args: ReportsArgs) -> anyhow::Result<()> {
         "reporting projections caught up with {loaded} events in {catchup_secs:.1} s ({:.0} events/s)",
         loaded as f64 / catchup_secs
     );
-    for table in [
-        "ticket_rollups",
-        "expert_rollups",
-        "lead_rollups",
-        "approval_rollups",
-        "contract_rollups",
-    ] {
-        sqlx::query(&format!("VACUUM ANALYZE reporting.{table}"))
-            .execute(&pool)
-            .await?;
-    }
-
     let _keep = scratch;
     measure(&args, pool, start, loaded, load_secs, catchup_secs).await
 }
@@ -216,6 +204,18 @@ async fn measure(
     load_secs: f64,
     catchup_secs: f64,
 ) -> anyhow::Result<()> {
+    // Fresh statistics and visibility maps for the reports' tables.
+    for projection in chronicle_projections::all() {
+        if projection.schema() != chronicle_projections::reporting::SCHEMA {
+            continue;
+        }
+        for table in projection.tables() {
+            sqlx::query(&format!("VACUUM ANALYZE reporting.{table}"))
+                .execute(&pool)
+                .await?;
+        }
+    }
+
     // The API, in this process.
     let vars: HashMap<&str, String> = HashMap::from([
         ("CHRONICLE_LISTEN", "127.0.0.1:0".to_owned()),
