@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 use chronicle_projections::reporting::sketch::Sketch;
 use chrono::{Datelike, Days as ChronoDays, Months, NaiveDate};
+use futures::TryStreamExt as _;
 use sqlx::{Postgres, QueryBuilder, Row as _};
 
 /// How a report's rollup table is laid out.
@@ -239,14 +240,6 @@ fn key_columns(spec: &Spec, r: &Request) -> String {
     columns.join(", ")
 }
 
-fn array_of(columns: &[&str]) -> String {
-    if columns.is_empty() {
-        "ARRAY[]::int8[]".to_owned()
-    } else {
-        format!("ARRAY[{}]::int8[]", columns.join(", "))
-    }
-}
-
 /// `AND (<the days of the spans>)`.
 fn push_days(q: &mut QueryBuilder<'_, Postgres>, days: &[Days]) {
     q.push(" AND (false");
@@ -263,48 +256,76 @@ fn push_days(q: &mut QueryBuilder<'_, Postgres>, days: &[Days]) {
 /// without nulls, from PostgreSQL's binary form (`array_send`): the number
 /// of dimensions, a has-nulls flag, the element type, each dimension's
 /// length and lower bound, then each element's length and big-endian
-/// bytes.
-fn int_array(bytes: &[u8]) -> Result<Vec<i64>, sqlx::Error> {
-    let bad = |what: &str| sqlx::Error::Decode(format!("array_send: {what}").into());
-    let int = |at: usize| -> Result<i32, sqlx::Error> {
+/// bytes. Read lazily, without copying.
+fn int_array(bytes: &[u8]) -> Result<IntArray<'_>, sqlx::Error> {
+    let header = |at: usize| -> Result<i32, sqlx::Error> {
         bytes
             .get(at..at + 4)
             .and_then(|b| b.try_into().ok())
             .map(i32::from_be_bytes)
-            .ok_or_else(|| bad("truncated"))
+            .ok_or_else(|| bad_array("truncated"))
     };
-    match int(0)? {
-        0 => return Ok(Vec::new()),
-        1 => {}
-        _ => return Err(bad("more than one dimension")),
-    }
-    let n = usize::try_from(int(12)?).map_err(|_| bad("negative length"))?;
-    let mut out = Vec::with_capacity(n);
-    let mut at = 20;
-    for _ in 0..n {
-        let len = int(at)?;
-        at += 4;
-        let value = bytes.get(at..).ok_or_else(|| bad("truncated"))?;
-        let v = match len {
-            2 => value
-                .get(..2)
-                .and_then(|b| b.try_into().ok())
-                .map(|b| i64::from(i16::from_be_bytes(b))),
-            4 => value
-                .get(..4)
-                .and_then(|b| b.try_into().ok())
-                .map(|b| i64::from(i32::from_be_bytes(b))),
-            8 => value
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map(i64::from_be_bytes),
-            _ => None,
+    let left = match header(0)? {
+        0 => 0,
+        1 => usize::try_from(header(12)?).map_err(|_| bad_array("negative length"))?,
+        _ => return Err(bad_array("more than one dimension")),
+    };
+    Ok(IntArray {
+        bytes,
+        at: 20,
+        left,
+    })
+}
+
+fn bad_array(what: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("array_send: {what}").into())
+}
+
+struct IntArray<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    left: usize,
+}
+
+impl Iterator for IntArray<'_> {
+    type Item = Result<i64, sqlx::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
         }
-        .ok_or_else(|| bad("not an integer"))?;
-        out.push(v);
-        at += len as usize;
+        self.left -= 1;
+        let (bytes, at) = (self.bytes, self.at);
+        let field = |from: usize, len: usize| bytes.get(from..from + len);
+        let value = field(at, 4)
+            .and_then(|b| b.try_into().ok())
+            .map(i32::from_be_bytes)
+            .and_then(|len| {
+                let v = match len {
+                    2 => field(at + 4, 2)
+                        .and_then(|b| b.try_into().ok())
+                        .map(|b| i64::from(i16::from_be_bytes(b))),
+                    4 => field(at + 4, 4)
+                        .and_then(|b| b.try_into().ok())
+                        .map(|b| i64::from(i32::from_be_bytes(b))),
+                    8 => field(at + 4, 8)
+                        .and_then(|b| b.try_into().ok())
+                        .map(i64::from_be_bytes),
+                    _ => None,
+                };
+                v.map(|v| (v, len as usize))
+            });
+        match value {
+            Some((v, len)) => {
+                self.at = at + 4 + len;
+                Some(Ok(v))
+            }
+            None => {
+                self.left = 0;
+                Some(Err(bad_array("not an integer array")))
+            }
+        }
     }
-    Ok(out)
 }
 
 /// Whether a row of `grain` and `period` is added (1) or subtracted (-1).
@@ -337,11 +358,9 @@ pub async fn read(
     let select = |q: &mut QueryBuilder<'_, Postgres>, grain: &str, table: &str| {
         q.push(format!("SELECT '{grain}' AS grain, period, "));
         q.push(key_columns(spec, r));
-        q.push(", ");
-        q.push(array_of(spec.flows));
-        q.push(" AS flows, ");
-        q.push(array_of(spec.stocks));
-        q.push(" AS stocks");
+        for column in spec.flows.iter().chain(spec.stocks) {
+            q.push(format!(", {column}"));
+        }
         for (keys, counts) in &sketch_columns {
             // The binary form, decoded here: several times faster than
             // decoding the arrays element by element.
@@ -368,13 +387,16 @@ pub async fn read(
         select(&mut q, "day", spec.daily);
         push_days(&mut q, &plan.days);
     }
-    let rows = q.build().fetch_all(&mut *conn).await?;
-
-    // Columns by position: grain, period, value, the keys, flows, stocks,
-    // then each sketch's keys and counts.
+    // Columns by position: grain, period, value, the keys, the flows, the
+    // stocks, then each sketch's keys and counts. Rows are added up as
+    // they arrive.
     let k = spec.keys.len();
+    let (flows, stocks) = (3 + k, 3 + k + spec.flows.len());
+    let sketches = stocks + spec.stocks.len();
+    let mut rows = q.build().fetch(&mut *conn);
     let mut series: Series = BTreeMap::new();
-    for row in rows {
+    let mut pairs: Vec<(i32, i64)> = Vec::new();
+    while let Some(row) = rows.try_next().await? {
         let grain: &str = row.try_get(0)?;
         let period: NaiveDate = row.try_get(1)?;
         let sign = sign(&plan, grain, period);
@@ -388,23 +410,23 @@ pub async fn read(
             .or_default()
             .entry(bucket)
             .or_insert_with(|| Acc::new(spec));
-        let flows: Vec<i64> = row.try_get(3 + k)?;
-        for (a, f) in acc.flows.iter_mut().zip(flows) {
-            *a += sign * f;
+        for (i, a) in acc.flows.iter_mut().enumerate() {
+            *a += sign * row.try_get::<i64, _>(flows + i)?;
         }
-        let stocks: Vec<i64> = row.try_get(4 + k)?;
-        for (a, s) in acc.stocks.iter_mut().zip(stocks) {
-            *a += sign * s;
+        for (i, a) in acc.stocks.iter_mut().enumerate() {
+            *a += sign * row.try_get::<i64, _>(stocks + i)?;
         }
         for i in 0..sketch_columns.len() {
-            let keys: Vec<i32> = int_array(row.try_get(5 + k + 2 * i)?)?
-                .into_iter()
-                .map(|k| k as i32)
-                .collect();
-            let counts = int_array(row.try_get(6 + k + 2 * i)?)?;
-            acc.sketches[i].merge_arrays(&keys, &counts, sign);
+            pairs.clear();
+            let keys = int_array(row.try_get(sketches + 2 * i)?)?;
+            let counts = int_array(row.try_get(sketches + 2 * i + 1)?)?;
+            for (key, count) in keys.zip(counts) {
+                pairs.push((key? as i32, count?));
+            }
+            acc.sketches[i].merge_pairs(&pairs, sign);
         }
     }
+    drop(rows);
 
     // Stocks start from everything before the range: the sum of every
     // delta up to the day before `from`.
@@ -642,10 +664,11 @@ mod tests {
         // array_send(ARRAY[7, -1]::int4[]) and array_send('{}'::int8[]).
         let mut bytes = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23, 0, 0, 0, 2, 0, 0, 0, 1];
         bytes.extend([0, 0, 0, 4, 0, 0, 0, 7, 0, 0, 0, 4, 255, 255, 255, 255]);
-        assert_eq!(int_array(&bytes).unwrap(), [7, -1]);
+        let all = |bytes: &[u8]| -> Result<Vec<i64>, sqlx::Error> { int_array(bytes)?.collect() };
+        assert_eq!(all(&bytes).unwrap(), [7, -1]);
         let empty = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20];
-        assert_eq!(int_array(&empty).unwrap(), Vec::<i64>::new());
-        assert!(int_array(&bytes[..30]).is_err());
+        assert_eq!(all(&empty).unwrap(), Vec::<i64>::new());
+        assert!(all(&bytes[..30]).is_err());
     }
 
     #[test]

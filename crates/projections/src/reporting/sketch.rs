@@ -87,6 +87,17 @@ impl Sketch {
         }
     }
 
+    /// Adds `(key, count)` pairs times `sign` (1, or -1 to subtract them).
+    pub fn merge_pairs(&mut self, pairs: &[(i32, i64)], sign: i64) {
+        if pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+            self.merge_sorted(pairs.iter().copied(), sign);
+        } else {
+            for (k, n) in pairs {
+                self.add_key(*k, sign * n);
+            }
+        }
+    }
+
     /// Merges pairs sorted by key, in one pass.
     fn merge_sorted(&mut self, other: impl Iterator<Item = (i32, i64)>, sign: i64) {
         let mine = std::mem::take(&mut self.counts);
