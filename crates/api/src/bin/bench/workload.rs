@@ -79,7 +79,7 @@ impl Command {
     }
 
     /// Commands of timers, which the domain may find nothing to do for.
-    fn from_timer(&self) -> bool {
+    fn is_a_timers(&self) -> bool {
         matches!(
             self,
             Self::Ticket(TicketCommand::RecordSlaBreach { .. })
@@ -701,11 +701,11 @@ impl Gen {
                 },
             );
         }
-        let mut version = 0;
         let mut approved = false;
         for round in 0..3 {
             t += self.wait(3.0 * 86_400.0);
-            version += 1;
+            // Design versions start at 1, one per submission.
+            let version = round + 1;
             push(
                 self,
                 t,
@@ -1129,8 +1129,8 @@ pub fn plan(config: &Config) -> Vec<Step> {
     };
     let span = config.days * 86_400;
     while gen.steps.len() < config.commands {
+        // Whole seconds, as the times of every step.
         let t0 = config.start + secs(gen.rng.gen_range(0..span));
-        let t0 = t0 - secs(t0.timestamp() % 1);
         match gen.rng.gen_range(0..26) {
             0..=19 => gen.ticket(t0),
             20..=22 => gen.lead(t0),
@@ -1256,7 +1256,7 @@ impl Executor {
                 *version += events.len() as u64;
                 Ok((before, events))
             }
-            Err(_) if step.command.from_timer() => {
+            Err(_) if step.command.is_a_timers() => {
                 self.refused += 1;
                 Ok((before, vec![]))
             }
