@@ -29,6 +29,7 @@ mod policies;
 mod privacy;
 mod queries;
 pub mod rate_limit;
+mod reports;
 mod search;
 mod tickets;
 mod users;
@@ -167,6 +168,7 @@ pub fn router(state: AppState) -> Router {
         .merge(queries::approvals::routes())
         .merge(queries::kb::routes())
         .merge(queries::users::routes())
+        .merge(reports::routes())
         .merge(admin::routes())
         .merge(search::routes())
         .merge(kb::routes())

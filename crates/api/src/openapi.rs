@@ -420,6 +420,7 @@ fn build() -> Value {
     add_notifications(&mut paths, &mut gen);
     add_audit(&mut paths);
     add_search(&mut paths);
+    add_reports(&mut paths);
 
     let mut schemas = Map::new();
     for (name, schema) in gen.take_definitions() {
@@ -450,8 +451,9 @@ fn build() -> Value {
         "tags": [
             { "name": "Tickets" }, { "name": "Leads" }, { "name": "Contracts" },
             { "name": "Approvals" }, { "name": "Knowledge base" }, { "name": "Users" },
-            { "name": "Policies" }, { "name": "Search" }, { "name": "Notifications" },
-            { "name": "Audit" }, { "name": "Admin" }, { "name": "Identity" },
+            { "name": "Policies" }, { "name": "Search" }, { "name": "Reports" },
+            { "name": "Notifications" }, { "name": "Audit" }, { "name": "Admin" },
+            { "name": "Identity" },
             { "name": "Operations" },
         ],
         "paths": paths,
@@ -945,6 +947,135 @@ fn add_experts(paths: &mut Map<String, Value>) {
             "responses": with_errors(json!({ "200": ok }), &[400, 401, 403, 404, 429, 503]),
         }}),
     );
+}
+
+/// `/api/v1/reports/...`: each report's parameters, its JSON rows (every
+/// column it may have, typed) and its CSV.
+fn add_reports(paths: &mut Map<String, Value>) {
+    use crate::reports::{Kind, DEFAULT_DAYS, MAX_DAYS, PERIOD, REPORTS};
+    let schema_of = |kind: Kind, nullable: bool| {
+        let mut schema = match kind {
+            Kind::Integer => json!({ "type": "integer" }),
+            Kind::Number => json!({ "type": ["number", "null"] }),
+            Kind::Text => json!({ "type": ["string", "null"] }),
+            Kind::Date => json!({ "type": "string", "format": "date" }),
+        };
+        if nullable && kind == Kind::Integer {
+            schema["type"] = json!(["integer", "null"]);
+        }
+        schema
+    };
+    for report in REPORTS {
+        let mut properties = Map::new();
+        let mut required: Vec<&str> = Vec::new();
+        let mut described = |column: &crate::reports::Column, nullable: bool| {
+            let mut schema = schema_of(column.kind, nullable);
+            schema["description"] = json!(column.description);
+            properties.insert(column.name.to_owned(), schema);
+        };
+        described(&PERIOD, false);
+        for d in report.dimensions {
+            described(&d.column, true);
+        }
+        for k in report.keys {
+            described(&k.column, true);
+            required.push(k.column.name);
+        }
+        for f in report.figures {
+            described(f, false);
+            required.push(f.name);
+        }
+        let row = json!({
+            "type": "object",
+            "description": "One group. `period` is there when grouped by a time grain, the \
+                dimension's column when grouped by one.",
+            "required": required,
+            "properties": properties,
+        });
+        let mut group_by: Vec<String> = vec![String::new()];
+        let grains = ["day", "week", "month"];
+        group_by.extend(grains.iter().map(|g| (*g).to_owned()));
+        for d in report.dimensions {
+            group_by.push(d.name.to_owned());
+            group_by.extend(grains.iter().map(|g| format!("{g},{}", d.name)));
+        }
+        let dims: Vec<&str> = report.dimensions.iter().map(|d| d.name).collect();
+        let mut parameters = vec![
+            header_ref("XRequestId"),
+            json!({
+                "name": "from", "in": "query",
+                "description": format!(
+                    "First day (UTC, inclusive), 1970-01-01 to 9999-12-31; default: {} days \
+                    before `to`, that day included. At most {MAX_DAYS} days from `from` to `to`.",
+                    DEFAULT_DAYS
+                ),
+                "schema": { "type": "string", "format": "date" },
+            }),
+            json!({
+                "name": "to", "in": "query",
+                "description": "Last day (UTC, inclusive); default: today",
+                "schema": { "type": "string", "format": "date" },
+            }),
+            json!({
+                "name": "group_by", "in": "query",
+                "description": format!(
+                    "Comma-separated: at most one time grain (day, week, month) and at most one \
+                    dimension{}. Empty: one total. Default: `{}`.",
+                    if dims.is_empty() {
+                        " (this report has none)".to_owned()
+                    } else {
+                        format!(" ({})", dims.join(", "))
+                    },
+                    report.default_group_by.join(",")
+                ),
+                "schema": { "type": "string", "enum": group_by },
+            }),
+        ];
+        parameters.extend(min_position_parameters());
+        let roles: Vec<&str> = report.roles.iter().map(|r| r.as_str()).collect();
+        paths.insert(
+            format!("/api/v1/reports/{}", report.path),
+            json!({ "get": {
+                "tags": ["Reports"],
+                "operationId": format!("reports.{}", report.path.replace('/', "_")),
+                "summary": report.summary,
+                "description": format!(
+                    "{} Rows with nothing to report are left out. JSON by default; CSV (a header \
+                    row, then one row per group, RFC 4180) with `Accept: text/csv`. Reads \
+                    the `reporting` schema (projection `{}`) in one snapshot; \
+                    `X-Chronicle-Position` says which event position it reflects. Roles: {} \
+                    (and admin).",
+                    report.description, report.projection, roles.join(", ")
+                ),
+                "parameters": parameters,
+                "responses": with_errors(
+                    json!({ "200": {
+                        "description": "The report",
+                        "headers": {
+                            "X-Request-Id": { "$ref": "#/components/headers/XRequestId" },
+                            "X-Chronicle-Position": { "$ref": "#/components/headers/XChroniclePosition" },
+                        },
+                        "content": {
+                            "application/json": { "schema": object(&[
+                                ("report", json!({ "const": report.path })),
+                                ("from", json!({ "type": "string", "format": "date" })),
+                                ("to", json!({ "type": "string", "format": "date" })),
+                                ("group_by", array(string())),
+                                ("position", count()),
+                                ("rows", array(row)),
+                            ]) },
+                            "text/csv": { "schema": {
+                                "type": "string",
+                                "description": "The same rows: a header row of column names, \
+                                    then one line per group; empty cells for null",
+                            } },
+                        },
+                    } }),
+                    &[400, 401, 403, 429, 503],
+                ),
+            }}),
+        );
+    }
 }
 
 /// `/api/v1/admin/projections`: operating the projections (admins).

@@ -1,11 +1,12 @@
 //! The projector runtime and every projection.
 //!
-//! A [`Projection`] is a name, the tables it owns in the `read` schema and a
-//! handler over batches of events. The runtime ([`runtime`]) feeds it the
-//! event log in global order from its checkpoint and commits the handler's
-//! writes together with the new checkpoint, so a crash at any point leaves
-//! the read models at exactly one batch boundary. Each projection is leased
-//! to one process at a time; rebuilds build shadow tables and swap them in.
+//! A [`Projection`] is a name, the tables it owns in its schema (`read` for
+//! read models, `reporting` for reports) and a handler over batches of
+//! events. The runtime ([`runtime`]) feeds it the event log in global order
+//! from its checkpoint and commits the handler's writes together with the
+//! new checkpoint, so a crash at any point leaves the read models at exactly
+//! one batch boundary. Each projection is leased to one process at a time;
+//! rebuilds build shadow tables and swap them in.
 
 pub mod audit;
 pub mod clock;
@@ -13,6 +14,7 @@ pub mod positions;
 pub mod reactions;
 pub mod read;
 pub mod replay;
+pub mod reporting;
 pub mod rows;
 pub mod runtime;
 pub mod status;
@@ -53,16 +55,16 @@ impl ApplyError {
 /// A read model kept from the event log.
 ///
 /// `apply` runs inside the batch's transaction with `search_path` set to
-/// the schema being written (`read`, or a rebuild's shadow schema), so its
-/// SQL names its tables without a schema. It sees every event in order and
-/// ignores those it does not need; it must be deterministic: the same events
-/// always give the same rows.
+/// the schema being written ([`Projection::schema`], or a rebuild's shadow
+/// schema), so its SQL names its tables without a schema. It sees every
+/// event in order and ignores those it does not need; it must be
+/// deterministic: the same events always give the same rows.
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
     /// Stable name: the checkpoint key, `--only` and metrics label.
     fn name(&self) -> &'static str;
 
-    /// The tables of the `read` schema it owns, rebuilt together.
+    /// The tables of its schema it owns, rebuilt together.
     fn tables(&self) -> &'static [&'static str];
 
     /// Whether `rebuild` may recreate it from the log. The seal may not:
@@ -83,6 +85,11 @@ pub trait Projection: Send + Sync + 'static {
         false
     }
 
+    /// The schema its tables live in: `read` for the read models.
+    fn schema(&self) -> &'static str {
+        "read"
+    }
+
     /// Applies a batch of events.
     async fn apply(
         &self,
@@ -91,7 +98,8 @@ pub trait Projection: Send + Sync + 'static {
     ) -> Result<(), ApplyError>;
 }
 
-/// Every projection that keeps PostgreSQL read models, in a stable order.
+/// Every projection that keeps PostgreSQL tables (read models, then
+/// reports), in a stable order.
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(read::tickets::Tickets),
@@ -100,6 +108,10 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(read::approvals::Approvals),
         Arc::new(read::kb::Kb),
         Arc::new(read::users::Users),
+        Arc::new(reporting::tickets::TicketReports),
+        Arc::new(reporting::leads::LeadReports),
+        Arc::new(reporting::approvals::ApprovalReports),
+        Arc::new(reporting::contracts::ContractReports),
     ]
 }
 

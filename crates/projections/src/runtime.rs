@@ -14,8 +14,9 @@
 //! its checkpoint row, logs and metrics. It stays stopped until an operator
 //! resumes or rebuilds it: an event is never skipped silently.
 //!
-//! A rebuild builds shadow tables (`rebuild_<name>`, made `LIKE` the live
-//! ones) from position 0 while the live tables keep answering and keep
+//! A rebuild builds shadow tables (schema `rebuild_<name>`, made `LIKE` the
+//! live ones in the projection's schema, with their storage parameters)
+//! from position 0 while the live tables keep answering and keep
 //! moving; once the shadow copy has caught up, one transaction swaps them in.
 
 use std::sync::Arc;
@@ -281,7 +282,8 @@ impl Worker {
         // WAL reached disk is lost together with its checkpoint (one
         // transaction) and simply applied again. Durable appends are the
         // event store's job.
-        for setting in ["SET search_path TO read", "SET synchronous_commit TO off"] {
+        let search_path = format!("SET search_path TO {}", projection.schema());
+        for setting in [search_path.as_str(), "SET synchronous_commit TO off"] {
             sqlx::query(setting).execute(&mut conn).await?;
         }
         sqlx::query(
@@ -407,9 +409,23 @@ impl Worker {
         sqlx::query(&format!("CREATE SCHEMA {schema}"))
             .execute(&mut *tx)
             .await?;
+        let live = self.projection.schema();
         for table in self.projection.tables() {
+            // LIKE copies everything but the table's storage parameters
+            // (fillfactor, ...): keep those too.
+            let options: Option<Vec<String>> = sqlx::query_scalar(
+                "SELECT reloptions FROM pg_class WHERE oid = format('%I.%I', $1, $2)::regclass",
+            )
+            .bind(live)
+            .bind(table)
+            .fetch_one(&mut *tx)
+            .await?;
+            let with = match options {
+                Some(options) if !options.is_empty() => format!(" WITH ({})", options.join(", ")),
+                _ => String::new(),
+            };
             sqlx::query(&format!(
-                "CREATE TABLE {schema}.{table} (LIKE read.{table} INCLUDING ALL)"
+                "CREATE TABLE {schema}.{table} (LIKE {live}.{table} INCLUDING ALL){with}"
             ))
             .execute(&mut *tx)
             .await?;
@@ -668,6 +684,7 @@ impl Worker {
         let name = self.name();
         let schema = self.rebuild_schema();
         let tables = self.projection.tables();
+        let live = self.projection.schema();
         let mut tx = self.conn.begin().await?;
         let row = sqlx::query(
             "SELECT position, rebuild_position FROM public.projection_checkpoints \
@@ -699,21 +716,24 @@ impl Worker {
             let keep: Vec<String> = sqlx::query_scalar(SWAP_KEEP)
                 .bind(table)
                 .bind(&schema)
+                .bind(live)
                 .fetch_all(&mut *tx)
                 .await?;
-            sqlx::query(&format!("DROP TABLE read.{table}"))
+            sqlx::query(&format!("DROP TABLE {live}.{table}"))
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(&format!("ALTER TABLE {schema}.{table} SET SCHEMA read"))
+            sqlx::query(&format!("ALTER TABLE {schema}.{table} SET SCHEMA {live}"))
                 .execute(&mut *tx)
                 .await?;
             for statement in keep {
                 sqlx::query(&statement).execute(&mut *tx).await?;
             }
         }
-        sqlx::query("GRANT SELECT ON ALL TABLES IN SCHEMA read TO chronicle_analyst")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "GRANT SELECT ON ALL TABLES IN SCHEMA {live} TO chronicle_analyst"
+        ))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
             .execute(&mut *tx)
             .await?;
@@ -751,24 +771,25 @@ impl Worker {
 
 /// For one table being swapped: the statements that restore the live
 /// table's comment and index names on its replacement. `$1` table, `$2`
-/// the shadow schema. Run after the shadow table has moved into `read`.
+/// the shadow schema, `$3` the live schema. Run after the shadow table has
+/// moved into the live schema.
 const SWAP_KEEP: &str = r#"
 WITH old AS (
     SELECT c.relname AS name,
            regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', '') AS shape
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-    WHERE i.indrelid = format('read.%I', $1)::regclass
+    WHERE i.indrelid = format('%I.%I', $3, $1)::regclass
 ), new AS (
     SELECT c.relname AS name,
            regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', '') AS shape
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
     WHERE i.indrelid = format('%I.%I', $2, $1)::regclass
 )
-SELECT format('COMMENT ON TABLE read.%I IS %L', $1,
-              obj_description(format('read.%I', $1)::regclass, 'pg_class'))
-WHERE obj_description(format('read.%I', $1)::regclass, 'pg_class') IS NOT NULL
+SELECT format('COMMENT ON TABLE %I.%I IS %L', $3, $1,
+              obj_description(format('%I.%I', $3, $1)::regclass, 'pg_class'))
+WHERE obj_description(format('%I.%I', $3, $1)::regclass, 'pg_class') IS NOT NULL
 UNION ALL
-SELECT format('ALTER INDEX read.%I RENAME TO %I', new.name, old.name)
+SELECT format('ALTER INDEX %I.%I RENAME TO %I', $3, new.name, old.name)
 FROM old JOIN new USING (shape)
 WHERE new.name <> old.name
 "#;

@@ -149,17 +149,18 @@ pub async fn resume(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
     Ok(done.rows_affected() == 1)
 }
 
-/// An order-independent checksum of each table the projection owns in
-/// `read`: equal checksums mean equal contents.
+/// An order-independent checksum of each table the projection owns in its
+/// schema: equal checksums mean equal contents.
 pub async fn checksums(
     pool: &PgPool,
     projection: &dyn Projection,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     let mut out = Vec::new();
+    let schema = projection.schema();
     for table in projection.tables() {
         let sum: String = sqlx::query_scalar(&format!(
             "SELECT count(*)::text || ':' || coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '') \
-             FROM read.{table} t"
+             FROM {schema}.{table} t"
         ))
         .fetch_one(pool)
         .await?;

@@ -22,8 +22,15 @@ mod queries;
 mod reaction_crash;
 mod reactions;
 mod replay;
+mod reports;
+mod reports_check;
 mod search;
 mod tickets;
 mod up;
 mod user_queries;
 mod users;
+
+// The workload generator of `chronicle-bench reports`, shared with the
+// reports' acceptance check.
+#[path = "../../src/bin/bench/workload.rs"]
+mod workload;

@@ -4,6 +4,7 @@ mod approvals;
 mod contracts;
 mod kb;
 mod leads;
+mod reporting;
 mod runtime;
 mod support;
 mod users;

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! chronicle-bench append [--seconds 5] [--rounds 3]
+//! chronicle-bench load | catchup | reports   (see --help)
 //! ```
 //!
 //! Uses `DATABASE_URL` (creating a scratch database on that server) or, when
@@ -28,9 +29,11 @@ use uuid::Uuid;
 
 mod catchup;
 mod load;
+mod reports;
 mod seal;
 mod search;
 mod timers;
+mod workload;
 
 #[derive(Parser)]
 #[command(name = "chronicle-bench", about = "Chronicle's benchmarks")]
@@ -61,6 +64,9 @@ enum Bench {
     /// beside PostgreSQL full-text search on the same documents, and
     /// command → searchable freshness.
     Search(search::SearchArgs),
+    /// Report latency over one tenant's year of events (loaded through the
+    /// store, projected from zero), per report and grouping.
+    Reports(reports::ReportsArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -100,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Timers(args) => timers::run(args).await,
         Bench::Seal(args) => seal::run(args).await,
         Bench::Search(args) => search::run(args).await,
+        Bench::Reports(args) => reports::run(args).await,
     }
 }
 
