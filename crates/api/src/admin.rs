@@ -28,14 +28,14 @@ pub fn routes() -> Router<AppState> {
 
 async fn list(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
     principal.require_any(&[])?;
-    let rows = status::status(&state.pool, &state.projections)
+    let rows = status::status_of(&state.pool, &crate::projection_names(&state.projections))
         .await
         .map_err(db)?;
     Ok(Json(json!({ "projections": rows })).into_response())
 }
 
 fn known(state: &AppState, name: &str) -> Result<(), ApiError> {
-    chronicle_projections::select(state.projections.to_vec(), &[name.to_owned()])
+    crate::select_projections(state.projections.to_vec(), &[name.to_owned()])
         .map(|_| ())
         .map_err(|message| ApiError::NotFound {
             code: "projection.not_found",

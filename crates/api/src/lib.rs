@@ -29,6 +29,7 @@ mod policies;
 mod privacy;
 mod queries;
 pub mod rate_limit;
+mod search;
 mod tickets;
 mod users;
 
@@ -71,6 +72,10 @@ pub struct AppState {
     pub projections: Arc<Vec<Arc<dyn chronicle_projections::Projection>>>,
     /// Signs exports; its public key verifies the seal.
     pub audit_key: AuditKey,
+    /// The search index under the data directory, kept at its latest commit.
+    pub search: Arc<chronicle_search::index::Reader>,
+    /// Per searcher and caller: the statistics scores are computed from.
+    pub search_stats: Arc<chronicle_search::query::StatsCache>,
 }
 
 impl FromRef<AppState> for Arc<Authenticator> {
@@ -117,6 +122,9 @@ impl AppState {
         let audit_key = tokio::task::spawn_blocking(move || auth::resolve_audit_key(&for_key))
             .await
             .expect("resolving the audit key panicked")?;
+        let positions = Positions::follow(pool.clone());
+        let search = Arc::new(chronicle_search::index::Reader::new(&config.data_dir));
+        chronicle_search::indexer::follow(search.clone(), positions.clone());
         Ok(Self {
             projections: Arc::new(every_projection(
                 store.clone(),
@@ -124,7 +132,9 @@ impl AppState {
                 audit_key.clone(),
             )),
             audit_key,
-            positions: Positions::follow(pool.clone()),
+            positions,
+            search,
+            search_stats: Arc::default(),
             commands: CommandHandler::new(store.clone()),
             store,
             pool,
@@ -158,6 +168,7 @@ pub fn router(state: AppState) -> Router {
         .merge(queries::kb::routes())
         .merge(queries::users::routes())
         .merge(admin::routes())
+        .merge(search::routes())
         .merge(kb::routes())
         .merge(users::routes())
         .merge(policies::routes())
@@ -194,10 +205,13 @@ pub fn every_projection(
     all
 }
 
-/// The workers that act on due timers and pending notification deliveries.
+/// What runs beside the projection runtime: the search indexer, and the
+/// workers that act on due timers and pending notification deliveries.
 #[derive(Clone)]
 pub struct Workers {
     pub clock: Arc<dyn Clock>,
+    /// Keep the search index (with these options).
+    pub search: Option<chronicle_search::indexer::Options>,
     /// Fire due timers (with these options).
     pub timers: Option<TimerWorkerOptions>,
     /// Send notification emails and webhooks (with these options).
@@ -215,6 +229,9 @@ impl Workers {
             .expect("resolving the webhook secret panicked")?;
         Ok(Self {
             clock: Arc::new(SystemClock),
+            search: Some(chronicle_search::indexer::Options::new(
+                config.data_dir.clone(),
+            )),
             timers: Some(TimerWorkerOptions::default()),
             delivery: Some(DeliveryOptions {
                 smtp_url: config.smtp_url.as_ref().map(|s| s.expose().to_owned()),
@@ -227,9 +244,21 @@ impl Workers {
         })
     }
 
-    /// Keeps the workers whose projection runs here: the timer worker with
-    /// `timers`, the delivery worker with `notifications`.
+    /// The search indexer's batch size (as `CHRONICLE_PROJECTION_BATCH`).
+    pub fn with_batch(mut self, batch_size: usize) -> Self {
+        if let Some(search) = &mut self.search {
+            search.batch_size = batch_size;
+        }
+        self
+    }
+
+    /// Keeps the workers whose projection runs here: the search indexer
+    /// with `search`, the timer worker with `timers`, the delivery worker
+    /// with `notifications`.
     pub fn for_projections(mut self, names: &[&str]) -> Self {
+        if !names.contains(&chronicle_search::NAME) {
+            self.search = None;
+        }
         if !names.contains(&"timers") {
             self.timers = None;
         }
@@ -271,11 +300,19 @@ impl Projectors {
         let mut tasks = vec![tokio::spawn(chronicle_projections::runtime::run_all(
             projections,
             store.clone(),
-            connect,
+            connect.clone(),
             options,
             stopped.clone(),
         ))];
         if let Some(workers) = workers {
+            if let Some(search) = workers.search {
+                tasks.push(tokio::spawn(chronicle_search::indexer::run(
+                    store.clone(),
+                    connect,
+                    search,
+                    stopped.clone(),
+                )));
+            }
             if let Some(timer_options) = workers.timers {
                 let reactor = Reactor::new(store, workers.clock.clone());
                 tasks.push(reactions::timers::spawn(
@@ -304,6 +341,37 @@ impl Projectors {
             let _ = task.await;
         }
     }
+}
+
+/// Every projection's name, `all`'s then the search index's.
+pub fn projection_names(all: &[Arc<dyn chronicle_projections::Projection>]) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = all.iter().map(|p| p.name()).collect();
+    names.push(chronicle_search::NAME);
+    names
+}
+
+/// The projections of `all` named in `only` (all when empty), and whether
+/// the search index is among them. An unknown name is an error that lists
+/// the known ones.
+pub fn select_projections(
+    all: Vec<Arc<dyn chronicle_projections::Projection>>,
+    only: &[String],
+) -> Result<(Vec<Arc<dyn chronicle_projections::Projection>>, bool), String> {
+    if only.is_empty() {
+        return Ok((all, true));
+    }
+    let search = only.iter().any(|n| n == chronicle_search::NAME);
+    let rest: Vec<String> = only
+        .iter()
+        .filter(|n| *n != chronicle_search::NAME)
+        .cloned()
+        .collect();
+    if rest.is_empty() {
+        return Ok((Vec::new(), search));
+    }
+    chronicle_projections::select(all, &rest)
+        .map(|chosen| (chosen, search))
+        .map_err(|e| format!("{e}, {}", chronicle_search::NAME))
 }
 
 /// A bound, not yet running, HTTP server.

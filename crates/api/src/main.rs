@@ -5,7 +5,10 @@ use std::time::Duration;
 use anyhow::Context;
 use chronicle_api::auth::{self, Role};
 use chronicle_api::database::{redact, Database};
-use chronicle_api::{every_projection, Application, Config, Projectors, Workers};
+use chronicle_api::{
+    every_projection, projection_names, select_projections, Application, Config, Projectors,
+    Workers,
+};
 use chronicle_store::TenantId;
 use clap::{Parser, Subcommand};
 
@@ -273,13 +276,15 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     ));
     // `up` runs the whole system; `serve` only the API.
     let projectors = if migrate {
+        let options = projector_options()?;
         let workers = Workers::from_config(&config)
             .await
-            .context("starting the timer and delivery workers")?;
+            .context("starting the search indexer and the timer and delivery workers")?
+            .with_batch(options.batch_size);
         Some(Projectors::start_with(
             &db.pool,
             projections_of(&config, &db.pool).await?,
-            projector_options()?,
+            options,
             Some(workers),
         ))
     } else {
@@ -339,12 +344,17 @@ async fn audit_key(config: &Config) -> anyhow::Result<chronicle_projections::aud
 
 async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
     let db = Database::open(&config).await?;
-    let chosen = chronicle_projections::select(projections_of(&config, &db.pool).await?, &only)
+    let (chosen, search) = select_projections(projections_of(&config, &db.pool).await?, &only)
         .map_err(anyhow::Error::msg)?;
-    let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
+    let mut names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
+    if search {
+        names.push(chronicle_search::NAME);
+    }
+    let options = projector_options()?;
     let workers = Workers::from_config(&config)
         .await
-        .context("starting the timer and delivery workers")?
+        .context("starting the search indexer and the timer and delivery workers")?
+        .with_batch(options.batch_size)
         .for_projections(&names);
     tracing::info!(projections = ?names, timer_worker = workers.timers.is_some(),
         delivery_worker = workers.delivery.is_some(), database = %redact(&db.url), "projector running");
@@ -361,7 +371,7 @@ async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
     let probe = tokio::spawn(chronicle_api::observability::watch_database(
         db.pool.clone(),
     ));
-    let projectors = Projectors::start_with(&db.pool, chosen, projector_options()?, Some(workers));
+    let projectors = Projectors::start_with(&db.pool, chosen, options, Some(workers));
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = listener.map(|listener| {
         tracing::info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -436,7 +446,7 @@ async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Res
     let all = projections_of(&config, &db.pool).await?;
     let result = match command {
         ProjectionsCommand::Status { json } => {
-            let rows = status::status(&db.pool, &all).await?;
+            let rows = status::status_of(&db.pool, &projection_names(&all)).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -463,13 +473,18 @@ async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Res
             all: every,
             verify,
         } => {
-            let chosen = if every {
-                all
+            let only: Vec<String> = if every {
+                Vec::new()
             } else {
-                chronicle_projections::select(all, &name.into_iter().collect::<Vec<_>>())
-                    .map_err(anyhow::Error::msg)?
+                name.into_iter().collect()
             };
+            let (chosen, search) = select_projections(all, &only).map_err(anyhow::Error::msg)?;
             if verify {
+                if search && !every {
+                    anyhow::bail!(
+                        "search keeps an index, not tables: rebuild it and compare searches instead"
+                    );
+                }
                 verify_replay(&db.pool, chosen, every).await
             } else {
                 let (never, chosen): (Vec<_>, Vec<_>) =
@@ -480,12 +495,19 @@ async fn projections(config: Config, command: ProjectionsCommand) -> anyhow::Res
                     }
                     eprintln!("{}: skipped (never rebuilt)", p.name());
                 }
-                rebuild(&db.pool, chosen).await
+                let search = search.then(|| {
+                    let mut options =
+                        chronicle_search::indexer::Options::new(config.data_dir.clone());
+                    options.batch_size = projector_options()
+                        .map(|o| o.batch_size)
+                        .unwrap_or(options.batch_size);
+                    options
+                });
+                rebuild(&db.pool, chosen, search).await
             }
         }
         ProjectionsCommand::Resume { name } => {
-            chronicle_projections::select(all, std::slice::from_ref(&name))
-                .map_err(anyhow::Error::msg)?;
+            select_projections(all, std::slice::from_ref(&name)).map_err(anyhow::Error::msg)?;
             if status::resume(&db.pool, &name).await? {
                 println!("{name}: resumed; its owner retries the event it stopped on");
             } else {
@@ -551,23 +573,39 @@ async fn verify_replay(
 }
 
 /// Requests the rebuilds and shows their progress until each has swapped
-/// in. Projections nobody owns are rebuilt by this process.
+/// in. Projections nobody owns are rebuilt by this process (the search
+/// index in this process's data directory).
 async fn rebuild(
     pool: &sqlx::PgPool,
     chosen: Vec<std::sync::Arc<dyn chronicle_projections::Projection>>,
+    search: Option<chronicle_search::indexer::Options>,
 ) -> anyhow::Result<()> {
     use std::io::Write;
 
     use chronicle_projections::status;
     let started = chrono::Utc::now();
-    for p in &chosen {
-        status::request_rebuild(pool, p.name()).await?;
+    let mut names: Vec<&str> = chosen.iter().map(|p| p.name()).collect();
+    if search.is_some() {
+        names.push(chronicle_search::NAME);
+    }
+    for name in &names {
+        status::request_rebuild(pool, name).await?;
     }
     // Owners pick the request up within a second; unowned ones run here.
-    let local = Projectors::start(pool, chosen.clone(), projector_options()?);
+    let local = Projectors::start_with(
+        pool,
+        chosen.clone(),
+        projector_options()?,
+        Some(Workers {
+            clock: std::sync::Arc::new(chronicle_projections::clock::SystemClock),
+            search,
+            timers: None,
+            delivery: None,
+        }),
+    );
     let mut stderr = std::io::stderr();
     loop {
-        let rows = status::status(pool, &chosen).await?;
+        let rows = status::status_of(pool, &names).await?;
         let mut line = String::new();
         let mut done = 0;
         for r in &rows {

@@ -419,6 +419,7 @@ fn build() -> Value {
     add_experts(&mut paths);
     add_notifications(&mut paths, &mut gen);
     add_audit(&mut paths);
+    add_search(&mut paths);
 
     let mut schemas = Map::new();
     for (name, schema) in gen.take_definitions() {
@@ -449,8 +450,8 @@ fn build() -> Value {
         "tags": [
             { "name": "Tickets" }, { "name": "Leads" }, { "name": "Contracts" },
             { "name": "Approvals" }, { "name": "Knowledge base" }, { "name": "Users" },
-            { "name": "Policies" }, { "name": "Notifications" }, { "name": "Audit" },
-            { "name": "Admin" }, { "name": "Identity" },
+            { "name": "Policies" }, { "name": "Search" }, { "name": "Notifications" },
+            { "name": "Audit" }, { "name": "Admin" }, { "name": "Identity" },
             { "name": "Operations" },
         ],
         "paths": paths,
@@ -1415,6 +1416,114 @@ fn add_notifications(paths: &mut Map<String, Value>, gen: &mut SchemaGenerator) 
                 ])) }),
                 &[401, 403, 404, 409, 429, 503],
             ),
+        }}),
+    );
+}
+
+/// `GET /api/v1/search`: full-text search (see `search.rs`).
+fn add_search(paths: &mut Map<String, Value>) {
+    use chronicle_search::query::{DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_CHARS};
+    use chronicle_search::schema::USER_FIELDS;
+    let fields: Vec<String> = USER_FIELDS
+        .iter()
+        .map(|(name, what)| format!("`{name}` ({what})"))
+        .collect();
+    let mut parameters = vec![
+        header_ref("XRequestId"),
+        json!({
+            "name": "q", "in": "query",
+            "description": format!(
+                "The query: words (all must match, stemmed, in titles, bodies, parties, \
+                tags, products, categories and comments; titles count most), \
+                \"phrases\", prefix*, field:value, ranges (value:[100000 TO *]), \
+                AND, OR, NOT or -, parentheses. Empty: everything the caller may see. \
+                A malformed query is a 400 `search.invalid_query` whose message and \
+                `details.position` say where. Fields: {}.",
+                fields.join(", ")
+            ),
+            "schema": { "type": "string", "maxLength": MAX_QUERY_CHARS },
+            "examples": {
+                "words": { "value": "managed fibre" },
+                "fields": { "value": "title:fibre AND status:active" },
+            },
+        }),
+        json!({
+            "name": "type", "in": "query",
+            "description": "Only these types, comma-separated: `contract`, `kb`, `ticket`",
+            "schema": { "type": "string", "pattern": "^\\s*(contract|kb|ticket)\\s*(,\\s*(contract|kb|ticket)\\s*)*$" },
+        }),
+        json!({
+            "name": "status", "in": "query",
+            "description": "Only these statuses, comma-separated (e.g. `active,signed`)",
+            "schema": { "type": "string" },
+        }),
+        json!({
+            "name": "limit", "in": "query",
+            "description": format!("At most this many hits (default {DEFAULT_LIMIT})"),
+            "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT },
+        }),
+        json!({
+            "name": "cursor", "in": "query",
+            "description": "The previous page's `next_cursor` (with the same q, type and status)",
+            "schema": { "type": "string" },
+        }),
+    ];
+    parameters.extend(min_position_parameters());
+    let count_map = json!({ "type": "object", "additionalProperties": count() });
+    let hit = object(&[
+        (
+            "type",
+            json!({ "type": "string", "enum": ["contract", "kb", "ticket"] }),
+        ),
+        ("id", uuid()),
+        ("title", string()),
+        ("status", string()),
+        (
+            "snippet",
+            json!({ "type": "string", "description": "HTML: the matching passage, escaped, \
+                matched words in `<b>...</b>`" }),
+        ),
+        ("score", json!({ "type": "number" })),
+    ]);
+    let mut ok = json_response(
+        "A page of hits, best first",
+        object(&[
+            ("hits", array(hit)),
+            (
+                "total",
+                json!({ "type": "integer", "minimum": 0, "description": "Matching documents in all" }),
+            ),
+            (
+                "facets",
+                object(&[("type", count_map.clone()), ("status", count_map)]),
+            ),
+            (
+                "next_cursor",
+                json!({ "type": ["string", "null"], "description": "The next page's `cursor`; null on the last page" }),
+            ),
+            (
+                "position",
+                json!({ "type": "integer", "minimum": 0, "description": "The global position the index reflects" }),
+            ),
+        ]),
+    );
+    ok["headers"]["X-Chronicle-Position"] =
+        json!({ "$ref": "#/components/headers/XChroniclePosition" });
+    paths.insert(
+        "/api/v1/search".into(),
+        json!({ "get": {
+            "tags": ["Search"],
+            "operationId": "search",
+            "summary": "Full-text search over contracts, knowledge articles and tickets",
+            "description": "Who: every user, seeing only what they may: their tenant; \
+                contracts as `GET /api/v1/contracts` lists them (managers, analysts \
+                and admins all; others those they own or that are shared with \
+                them or one of their roles); knowledge articles (retired ones leave the \
+                index); tickets as `GET /api/v1/tickets` lists them (closed ones leave \
+                the index). Hits, totals, facets and scores count only those. Unknown \
+                parameters are refused (400). 503 while the index is not built yet.",
+            "parameters": parameters,
+            "responses": with_errors(json!({ "200": ok }), &[400, 401, 429, 503]),
         }}),
     );
 }

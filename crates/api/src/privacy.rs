@@ -138,6 +138,12 @@ async fn erase(
             rebuilding.push(p.name());
         }
     }
+    // The search index holds the names of contracts' parties that are
+    // people, and tickets' texts.
+    chronicle_projections::status::request_rebuild(&state.pool, chronicle_search::NAME)
+        .await
+        .map_err(db)?;
+    rebuilding.push(chronicle_search::NAME);
     tracing::info!(%subject, by = %principal.user, keys = destroyed, "data subject erased");
     metrics::counter!("chronicle_subjects_erased_total").increment(1);
     Ok((

@@ -101,6 +101,11 @@ impl Positions {
             });
     }
 
+    /// Follows every change of the known positions.
+    pub fn subscribe(&self) -> watch::Receiver<HashMap<String, u64>> {
+        self.current.subscribe()
+    }
+
     /// The last position known for `name` (0 when none).
     pub fn position(&self, name: &str) -> u64 {
         self.current.borrow().get(name).copied().unwrap_or(0)

@@ -38,11 +38,21 @@ pub async fn status(
     pool: &PgPool,
     projections: &[std::sync::Arc<dyn Projection>],
 ) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
+    let names: Vec<&str> = projections.iter().map(|p| p.name()).collect();
+    status_of(pool, &names).await
+}
+
+/// Status of each projection named, in order (also those that keep no
+/// PostgreSQL tables, such as the search index).
+pub async fn status_of(
+    pool: &PgPool,
+    names: &[&str],
+) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
     let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
         .fetch_one(pool)
         .await?;
-    let mut out = Vec::with_capacity(projections.len());
-    for p in projections {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
         let row = sqlx::query(
             "SELECT c.position, c.state, c.error, c.error_position, c.owner, c.rebuild_position, \
                     c.rebuild_requested, c.rebuilt_at, c.updated_at, \
@@ -55,13 +65,13 @@ pub async fn status(
                      WHERE e.position > c.position ORDER BY e.position LIMIT 1) AS lag_seconds \
              FROM projection_checkpoints c WHERE c.name = $1",
         )
-        .bind(p.name())
+        .bind(name)
         .bind(LEASE_CLASS)
         .fetch_optional(pool)
         .await?;
         let status = match row {
             None => ProjectionStatus {
-                name: p.name().into(),
+                name: (*name).to_owned(),
                 position: 0,
                 head: head as u64,
                 lag_events: head as u64,
@@ -80,7 +90,7 @@ pub async fn status(
                 let leased: bool = row.get("leased");
                 let state: String = row.get("state");
                 ProjectionStatus {
-                    name: p.name().into(),
+                    name: (*name).to_owned(),
                     position,
                     head: head as u64,
                     lag_events: (head as u64).saturating_sub(position),

@@ -108,10 +108,16 @@ pub static CONTRACTS: Resource = Resource {
 /// The roles that see every contract of their tenant.
 const SEE_ALL: [Role; 3] = [Role::Manager, Role::Analyst, Role::Admin];
 
+/// True when the caller sees every contract of their tenant (search applies
+/// the same rule).
+pub(crate) fn sees_all(principal: &Principal) -> bool {
+    SEE_ALL.iter().any(|r| principal.has(*r))
+}
+
 /// Every caller may ask; what they see is narrowed unless their role sees
 /// all: their own contracts, and those shared with them or their roles.
 fn scope(principal: &Principal) -> Result<Option<Condition>, ApiError> {
-    if SEE_ALL.iter().any(|r| principal.has(*r)) {
+    if sees_all(principal) {
         return Ok(None);
     }
     let me = actor_id(principal);

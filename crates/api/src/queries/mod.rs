@@ -182,7 +182,10 @@ pub fn min_position_of(
     min_position(params, headers)
 }
 
-fn min_position(params: &BTreeMap<String, String>, headers: &HeaderMap) -> Result<u64, ApiError> {
+pub(crate) fn min_position(
+    params: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<u64, ApiError> {
     let raw = params.get("min_position").map(String::as_str).or_else(|| {
         headers
             .get(MIN_POSITION_HEADER)

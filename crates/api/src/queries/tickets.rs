@@ -102,11 +102,17 @@ pub static TICKETS: Resource = Resource {
     custom: no_custom,
 };
 
+/// The roles that see every ticket of their tenant (and admins).
+const SEE_ALL: [Role; 3] = [Role::Expert, Role::Manager, Role::Analyst];
+
+/// True when the caller sees every ticket of their tenant (search applies
+/// the same rule).
+pub(crate) fn sees_all(principal: &Principal) -> bool {
+    SEE_ALL.iter().any(|r| principal.has(*r))
+}
+
 fn scope(principal: &Principal) -> Result<Option<Condition>, ApiError> {
-    if [Role::Expert, Role::Manager, Role::Analyst]
-        .iter()
-        .any(|r| principal.has(*r))
-    {
+    if sees_all(principal) {
         return Ok(None);
     }
     principal.require_any(&[Role::Customer, Role::Expert, Role::Manager, Role::Analyst])?;

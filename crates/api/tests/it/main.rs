@@ -24,6 +24,7 @@ mod queries;
 mod reaction_crash;
 mod reactions;
 mod replay;
+mod search;
 mod tickets;
 mod up;
 mod user_queries;

@@ -30,6 +30,7 @@ use sqlx::{PgPool, Row as _};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::DueWork;
 use crate::clock::Clock;
 
 /// Tuning and channels of a [`DeliveryWorker`].
@@ -335,33 +336,6 @@ impl DeliveryWorker {
         .await
     }
 
-    /// Delivers as deliveries fall due until `shutdown` turns true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(100);
-        while !*shutdown.borrow() {
-            let next = match self.deliver_due().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => self.next_due().await.ok().flatten(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "delivery worker failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                    continue;
-                }
-            };
-            backoff = Duration::from_millis(100);
-            self.report().await;
-            let deadline = next.unwrap_or(DateTime::<Utc>::MAX_UTC);
-            tokio::select! {
-                _ = self.clock.sleep_until(deadline, self.options.poll) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    }
-
     /// Gauges of deliveries by channel and state.
     async fn report(&self) {
         let rows = sqlx::query(
@@ -400,6 +374,25 @@ pub fn sign(secret: &[u8], t: i64, body: &str) -> String {
         .collect()
 }
 
+#[async_trait::async_trait]
+impl DueWork for DeliveryWorker {
+    fn name(&self) -> &'static str {
+        "delivery worker"
+    }
+
+    async fn step(&self) -> Result<usize, sqlx::Error> {
+        self.deliver_due().await
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        DeliveryWorker::next_due(self).await
+    }
+
+    async fn report(&self) {
+        DeliveryWorker::report(self).await
+    }
+}
+
 /// Runs a delivery worker until `shutdown`.
 pub fn spawn(
     pool: PgPool,
@@ -407,7 +400,9 @@ pub fn spawn(
     options: DeliveryOptions,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(DeliveryWorker::new(pool, clock, options).run(shutdown))
+    let poll = options.poll;
+    let worker = DeliveryWorker::new(pool, clock.clone(), options);
+    tokio::spawn(super::run_due(worker, clock, poll, shutdown))
 }
 
 #[cfg(test)]

@@ -29,12 +29,15 @@ pub mod timers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chronicle_commands::{CommandError, CommandHandler, Context, EventIds, Until};
 use chronicle_domain::policy::TenantPolicy;
 use chronicle_domain::{Aggregate, ErrorCode};
 use chronicle_store::postgres::PgEventStore;
 use chronicle_store::{RecordedEvent, StoreError, StreamId, TenantId};
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::clock::Clock;
@@ -294,5 +297,66 @@ impl Reactor {
             folded.insert(id, state.evolve(&decoded));
         }
         Ok(folded)
+    }
+}
+
+/// Work that falls due (timers, deliveries): one step, when more falls
+/// due, and gauges for operators.
+#[async_trait::async_trait]
+pub trait DueWork: Send + Sync + 'static {
+    /// For logs: `timer worker`.
+    fn name(&self) -> &'static str;
+    /// Does the work due now; how much it did (0: nothing was due).
+    async fn step(&self) -> Result<usize, sqlx::Error>;
+    /// When the next piece falls due.
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
+    /// Sets the worker's gauges.
+    async fn report(&self);
+}
+
+/// How often, at most, a worker refreshes its gauges.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs `work` until `shutdown` turns true: steps while there is work, then
+/// sleeps until the next due time by `clock` (at most `poll` of real time,
+/// to notice new work), backing off on errors.
+pub async fn run_due<W: DueWork>(
+    work: W,
+    clock: Arc<dyn Clock>,
+    poll: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut reported: Option<Instant> = None;
+    while !*shutdown.borrow() {
+        let next = match work.step().await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => match work.next_due().await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(error = %e, worker = work.name(), "cannot read the next due time");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, worker = work.name(), "failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        if reported.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
+            work.report().await;
+            reported = Some(Instant::now());
+        }
+        let deadline = next.unwrap_or(DateTime::<Utc>::MAX_UTC);
+        tokio::select! {
+            _ = clock.sleep_until(deadline, poll) => {}
+            _ = shutdown.changed() => {}
+        }
     }
 }

@@ -416,24 +416,51 @@ fn preferences(b: &mut Batch, event: &RecordedEvent) -> Result<(), ApplyError> {
     Ok(())
 }
 
+/// Records a new subject (`owner` is a ticket's customer, a contract's
+/// owner; a lead's owner comes later).
+fn open_subject(
+    b: &mut Batch,
+    event: &RecordedEvent,
+    id: Uuid,
+    subject_type: &str,
+    owner_id: Option<Uuid>,
+    title: &str,
+) {
+    b.subjects.put(SubjectRow {
+        subject_id: id,
+        tenant_id: event.tenant.clone(),
+        subject_type: subject_type.to_owned(),
+        owner_id,
+        assignee_id: None,
+        title: title.to_owned(),
+        position: event.position as i64,
+    });
+}
+
+/// The subject of a later event, moved to its position; `None` when its
+/// first event was never seen.
+fn subject<'b>(b: &'b mut Batch, event: &RecordedEvent, id: Uuid) -> Option<&'b mut SubjectRow> {
+    let s = b.subjects.get_mut(&id)?;
+    s.position = event.position as i64;
+    Some(s)
+}
+
 fn ticket(b: &mut Batch, event: &RecordedEvent, id: Uuid) -> Result<Vec<Draft>, ApplyError> {
     let decoded: TicketEvent = decode_event(event)?;
     if let TicketEvent::Opened(e) = &decoded {
-        b.subjects.put(SubjectRow {
-            subject_id: id,
-            tenant_id: event.tenant.clone(),
-            subject_type: "ticket".into(),
-            owner_id: Some(e.customer_id),
-            assignee_id: None,
-            title: e.title.as_str().to_owned(),
-            position: event.position as i64,
-        });
+        open_subject(
+            b,
+            event,
+            id,
+            "ticket",
+            Some(e.customer_id),
+            e.title.as_str(),
+        );
         return Ok(Vec::new());
     }
-    let Some(s) = b.subjects.get_mut(&id) else {
+    let Some(s) = subject(b, event, id) else {
         return Ok(Vec::new());
     };
-    s.position = event.position as i64;
     match &decoded {
         TicketEvent::ExpertAssigned(e) => s.assignee_id = Some(e.expert_id),
         TicketEvent::Rejected(_) => s.assignee_id = None,
@@ -502,21 +529,12 @@ fn ticket(b: &mut Batch, event: &RecordedEvent, id: Uuid) -> Result<Vec<Draft>, 
 fn lead(b: &mut Batch, event: &RecordedEvent, id: Uuid) -> Result<Vec<Draft>, ApplyError> {
     let decoded: LeadEvent = decode_event(event)?;
     if let LeadEvent::Captured(e) = &decoded {
-        b.subjects.put(SubjectRow {
-            subject_id: id,
-            tenant_id: event.tenant.clone(),
-            subject_type: "lead".into(),
-            owner_id: None,
-            assignee_id: None,
-            title: e.company.as_str().to_owned(),
-            position: event.position as i64,
-        });
+        open_subject(b, event, id, "lead", None, e.company.as_str());
         return Ok(Vec::new());
     }
-    let Some(s) = b.subjects.get_mut(&id) else {
+    let Some(s) = subject(b, event, id) else {
         return Ok(Vec::new());
     };
-    s.position = event.position as i64;
     if let LeadEvent::OwnerAssigned(e) = &decoded {
         s.owner_id = Some(e.owner);
     }
@@ -547,21 +565,12 @@ fn lead(b: &mut Batch, event: &RecordedEvent, id: Uuid) -> Result<Vec<Draft>, Ap
 fn contract(b: &mut Batch, event: &RecordedEvent, id: Uuid) -> Result<Vec<Draft>, ApplyError> {
     let decoded: ContractEvent = decode_event(event)?;
     if let ContractEvent::Drafted(e) = &decoded {
-        b.subjects.put(SubjectRow {
-            subject_id: id,
-            tenant_id: event.tenant.clone(),
-            subject_type: "contract".into(),
-            owner_id: Some(e.owner),
-            assignee_id: None,
-            title: e.title.as_str().to_owned(),
-            position: event.position as i64,
-        });
+        open_subject(b, event, id, "contract", Some(e.owner), e.title.as_str());
         return Ok(Vec::new());
     }
-    let Some(s) = b.subjects.get_mut(&id) else {
+    let Some(s) = subject(b, event, id) else {
         return Ok(Vec::new());
     };
-    s.position = event.position as i64;
     let s = s.clone();
     let Some(owner) = s.owner_id else {
         return Ok(Vec::new());

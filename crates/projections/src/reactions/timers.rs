@@ -20,7 +20,7 @@
 //! handler finds them stored and nothing is doubled.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chronicle_domain::approval::{Approval, ApprovalCommand, Status as ApprovalStatus};
@@ -36,7 +36,7 @@ use sqlx::{PgConnection, PgPool, Row as _};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{derive, Cause, Issued, Policies, Reactor};
+use super::{derive, run_due, Cause, DueWork, Issued, Policies, Reactor};
 use crate::read::{entity_id, label};
 use crate::rows::{Row, Rows};
 use crate::{ApplyError, Projection};
@@ -631,53 +631,9 @@ impl TimerWorker {
         .await
     }
 
-    /// Fires timers as they fall due until `shutdown` turns true: fires
-    /// everything due, then sleeps until the next due time (by the clock)
-    /// or the poll interval, whichever is first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(100);
-        while !*shutdown.borrow() {
-            let pause_until = match self.fire_due().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => match self.next_due().await {
-                    Ok(next) => next,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "timer worker cannot read the next due time");
-                        None
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "timer worker failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                    continue;
-                }
-            };
-            backoff = Duration::from_millis(100);
-            self.report_overdue().await;
-            let clock = self.reactor.clock().clone();
-            let deadline = pause_until.unwrap_or(DateTime::<Utc>::MAX_UTC);
-            tokio::select! {
-                _ = clock.sleep_until(deadline, self.options.poll) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    }
-
     /// Sets `chronicle_timers_overdue`: pending timers due more than a
     /// minute ago and not fired (a stuck or absent worker).
     async fn report_overdue(&self) {
-        static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
-        {
-            let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
-                return;
-            }
-            *last = Some(Instant::now());
-        }
         let cutoff = self.reactor.clock().now() - TimeDelta::minutes(1);
         let overdue: Result<i64, _> = sqlx::query_scalar(
             "SELECT count(*) FROM read.timers t \
@@ -694,14 +650,36 @@ impl TimerWorker {
     }
 }
 
-/// Runs timer workers until `shutdown`.
+#[async_trait]
+impl DueWork for TimerWorker {
+    fn name(&self) -> &'static str {
+        "timer worker"
+    }
+
+    async fn step(&self) -> Result<usize, sqlx::Error> {
+        self.fire_due().await
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        TimerWorker::next_due(self).await
+    }
+
+    async fn report(&self) {
+        self.report_overdue().await
+    }
+}
+
+/// Runs a timer worker until `shutdown`: fires what is due, then sleeps
+/// until the next due time.
 pub fn spawn(
     pool: PgPool,
     reactor: Reactor,
     options: WorkerOptions,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(TimerWorker::new(pool, reactor, options).run(shutdown))
+    let (clock, poll) = (reactor.clock().clone(), options.poll);
+    let worker = TimerWorker::new(pool, reactor, options);
+    tokio::spawn(run_due(worker, clock, poll, shutdown))
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use uuid::Uuid;
 mod catchup;
 mod load;
 mod seal;
+mod search;
 mod timers;
 
 #[derive(Parser)]
@@ -55,6 +56,11 @@ enum Bench {
     /// Single-event appends with the seal sealing live beside them and
     /// without it, in the same run (ratio).
     Seal(seal::SealArgs),
+    /// The search index on real text (the OS's licenses, copyright files
+    /// and man pages as events): indexing from the log, query latency
+    /// beside PostgreSQL full-text search on the same documents, and
+    /// command → searchable freshness.
+    Search(search::SearchArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -93,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Catchup(args) => catchup::run(args).await,
         Bench::Timers(args) => timers::run(args).await,
         Bench::Seal(args) => seal::run(args).await,
+        Bench::Search(args) => search::run(args).await,
     }
 }
 
