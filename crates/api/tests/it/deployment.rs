@@ -125,10 +125,7 @@ impl Deployment {
             .unwrap();
         let url = pg.url(embedded::DATABASE);
         // The compose file's migration step, before anything else starts.
-        let migrated = chronicle(&url, dir.path(), "migrate")
-            .arg("migrate")
-            .status()
-            .unwrap();
+        let migrated = chronicle(&url, dir.path()).arg("migrate").status().unwrap();
         assert!(migrated.success(), "chronicle migrate: {migrated}");
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(4)
@@ -183,7 +180,7 @@ impl Deployment {
     fn spawn_api(&self, name: &str) -> Process {
         let port = free_port();
         let log = self.dir.path().join(format!("{name}.log"));
-        let child = chronicle(&self.url, self.dir.path(), name)
+        let child = chronicle(&self.url, self.dir.path())
             .arg("serve")
             .env("CHRONICLE_LISTEN", format!("127.0.0.1:{port}"))
             .stderr(std::fs::File::create(&log).unwrap())
@@ -200,7 +197,7 @@ impl Deployment {
     fn spawn_projector(&self, name: &str) -> Process {
         let port = free_port();
         let log = self.dir.path().join(format!("{name}.log"));
-        let child = chronicle(&self.url, self.dir.path(), name)
+        let child = chronicle(&self.url, self.dir.path())
             .arg("project")
             .env("CHRONICLE_METRICS_LISTEN", format!("127.0.0.1:{port}"))
             .env("HOSTNAME", name)
@@ -240,9 +237,11 @@ impl Deployment {
         }
     }
 
-    /// Every projection of the binary with its status.
+    /// Every projection of the binary (the search index included) with its
+    /// status.
     async fn status(&self) -> Vec<chronicle_projections::status::ProjectionStatus> {
-        chronicle_projections::status::status(&self.pool, &every_projection(&self.pool))
+        let all = every_projection(&self.pool);
+        chronicle_projections::status::status_of(&self.pool, &chronicle_api::projection_names(&all))
             .await
             .unwrap()
     }
@@ -339,12 +338,13 @@ async fn start_postgres(dir: &Path) -> EmbeddedPostgres {
 }
 
 /// `chronicle` with the deployment's shared settings (the compose file's
-/// `x-chronicle` environment) and a data directory of its own.
-fn chronicle(url: &str, dir: &Path, name: &str) -> Command {
+/// `x-chronicle-env`) and its shared data directory (the `chronicle-data`
+/// volume: the search index one projector writes and the APIs read).
+fn chronicle(url: &str, dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_chronicle"));
     command
         .env("DATABASE_URL", url)
-        .env("CHRONICLE_DATA_DIR", dir.join(format!("data-{name}")))
+        .env("CHRONICLE_DATA_DIR", dir.join("data"))
         .env("CHRONICLE_JWT_SECRET", SECRET)
         .env("CHRONICLE_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("CHRONICLE_AUDIT_SIGNING_KEY", "5e".repeat(32))
@@ -738,13 +738,17 @@ async fn the_compose_topology_survives_killed_processes_and_a_database_restart()
     let head = d.head().await;
     d.caught_up(head, Duration::from_secs(30)).await;
     d.assert_applied_once().await;
+    // And say so (the probe runs every 2 s).
+    let deadline = Instant::now() + Duration::from_secs(15);
     for p in d.apis.iter().chain(&d.projectors) {
-        assert_eq!(
-            d.gauge(p, "chronicle_database_up").await,
-            Some(1.0),
-            "{}",
-            p.name
-        );
+        loop {
+            let up = d.gauge(p, "chronicle_database_up").await;
+            if up == Some(1.0) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: {up:?}", p.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     eprintln!("whole test {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -3,9 +3,9 @@
 //! exports: the names come from parsing their PromQL, and a `chronicle
 //! serve` and a `chronicle project` process (the two scrape jobs) are
 //! driven until each name is on their `/metrics`: commands, queries, a
-//! version conflict, reactions, a timer firing, a notification delivery
-//! that fails, an auditor's read of personal data, an erasure and the
-//! rebuilds it starts, and last a poison event that stops a projection.
+//! search, a version conflict, reactions, a timer firing, a notification
+//! delivery that fails, an auditor's read of personal data, an erasure and
+//! the rebuilds it starts, and last a poison event that stops a projection.
 //!
 //! Names of features merged separately are listed, with the reason, in
 //! `ops/metrics-merged-separately.txt`; nothing else may be missing, and a
@@ -548,6 +548,22 @@ async fn the_dashboard_and_the_alerts_query_only_metrics_the_binary_exports() {
                 .map(|(o, _)| o)
                 .collect::<Vec<_>>()
         );
+        // A search, once the index is there (the projector builds it in
+        // the data directory the API reads too).
+        if missing
+            .iter()
+            .any(|n| n.starts_with("chronicle_search_query"))
+        {
+            let (status, body) = send(
+                &client,
+                get.clone(),
+                api.url("/api/v1/search?q=outage&type=ticket"),
+                &manager,
+                None,
+            )
+            .await;
+            assert!(status == 200 || status == 503, "{status} {body}");
+        }
         // A burst of comments on one ticket until two of them collide.
         if missing.contains("chronicle_command_conflicts_total") {
             let burst: Vec<_> = (0..16)
