@@ -557,14 +557,18 @@ pub const WEBHOOK_SECRET_FILE: &str = "webhook-secret";
 pub const AUDIT_KEY_FILE: &str = "audit-signing-key";
 
 /// The Ed25519 key that signs seal checkpoints and exports: the seed (64
-/// hex characters) in `<data dir>/audit-signing-key`, generated like the
-/// JWT secret on first use. Every process running the seal or exporting
-/// must share the file. Blocking.
+/// hex characters) in `CHRONICLE_AUDIT_SIGNING_KEY`, or in
+/// `<data dir>/audit-signing-key`, generated like the JWT secret on first
+/// use. Every process running the seal or exporting must share it.
+/// Blocking.
 pub fn resolve_audit_key(
     config: &Config,
 ) -> Result<chronicle_projections::audit::AuditKey, SecretError> {
     let path = config.data_dir.join(AUDIT_KEY_FILE);
-    let secret = load_or_create_secret(&config.data_dir, AUDIT_KEY_FILE)?;
+    let secret = match &config.audit_signing_key {
+        Some(secret) => secret.clone(),
+        None => load_or_create_secret(&config.data_dir, AUDIT_KEY_FILE)?,
+    };
     let seed: [u8; 32] = chronicle_projections::audit::unhex(secret.expose())
         .and_then(|b| b.try_into().ok())
         .ok_or(SecretError::TooShort { path, min: 32 })?;
@@ -773,5 +777,22 @@ mod tests {
         assert_eq!(first.expose().len(), 64);
         let second = load_or_create_secret(&data, SECRET_FILE).unwrap();
         assert_eq!(first.expose(), second.expose());
+    }
+
+    #[test]
+    fn the_audit_key_comes_from_the_environment_when_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let seed = "0f".repeat(32);
+        let config = Config::from_lookup(|name| match name {
+            "CHRONICLE_DATA_DIR" => Some(data.display().to_string()),
+            "CHRONICLE_AUDIT_SIGNING_KEY" => Some(seed.clone()),
+            _ => None,
+        })
+        .unwrap();
+        let key = resolve_audit_key(&config).unwrap();
+        let expected = chronicle_projections::audit::AuditKey::from_seed([0x0f; 32]);
+        assert_eq!(key.public().to_hex(), expected.public().to_hex());
+        assert!(!data.join(AUDIT_KEY_FILE).exists(), "nothing generated");
     }
 }

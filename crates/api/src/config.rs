@@ -16,6 +16,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `CHRONICLE_LISTEN`: the HTTP address.
     pub listen: SocketAddr,
+    /// `CHRONICLE_METRICS_LISTEN`: where `chronicle project` serves
+    /// `/metrics`, `/healthz` and `/readyz`; unset = it serves nothing.
+    pub metrics_listen: Option<SocketAddr>,
     /// `CHRONICLE_DB_POOL`: connections in the pool.
     pub pool_size: u32,
     /// `CHRONICLE_JWT_SECRET`: the HS256 key; unset = generated once into
@@ -44,6 +47,10 @@ pub struct Config {
     /// `CHRONICLE_DELIVERY_BACKOFF_SECS`: the pause after a delivery's
     /// first failure, doubled after each further one (at most an hour).
     pub delivery_backoff: Duration,
+    /// `CHRONICLE_AUDIT_SIGNING_KEY`: the audit Ed25519 seed (64 hex
+    /// characters); unset = generated once into
+    /// `<data dir>/audit-signing-key`.
+    pub audit_signing_key: Option<Secret>,
 }
 
 /// Where RS256/ES256 tokens come from and how their claims are named.
@@ -108,6 +115,17 @@ impl Config {
                 value: listen_raw.clone(),
                 reason: format!("{e} (expected host:port, e.g. 127.0.0.1:8080)"),
             })?;
+        let metrics_listen = match var("CHRONICLE_METRICS_LISTEN") {
+            None => None,
+            Some(raw) => Some(
+                raw.parse()
+                    .map_err(|e: std::net::AddrParseError| ConfigError {
+                        var: "CHRONICLE_METRICS_LISTEN",
+                        value: raw.clone(),
+                        reason: format!("{e} (expected host:port, e.g. 0.0.0.0:9464)"),
+                    })?,
+            ),
+        };
         let pool_size = number(
             &var,
             "CHRONICLE_DB_POOL",
@@ -164,6 +182,20 @@ impl Config {
             }
             other => other.map(Secret),
         };
+        let audit_signing_key = match var("CHRONICLE_AUDIT_SIGNING_KEY") {
+            Some(s) if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                return Err(ConfigError {
+                    var: "CHRONICLE_AUDIT_SIGNING_KEY",
+                    value: "***".into(),
+                    reason: format!(
+                        "expected an Ed25519 seed as 64 hex characters, got {} characters \
+                         (or unset it to have one generated)",
+                        s.len()
+                    ),
+                });
+            }
+            other => other.map(Secret),
+        };
         let smtp_url = var("CHRONICLE_SMTP_URL");
         if let Some(url) = &smtp_url {
             if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
@@ -199,6 +231,8 @@ impl Config {
             data_dir: var("CHRONICLE_DATA_DIR")
                 .map_or_else(|| PathBuf::from(".chronicle"), PathBuf::from),
             listen,
+            metrics_listen,
+            audit_signing_key,
             pool_size: pool_size as u32,
             jwt_secret,
             oidc: oidc(&var)?,
@@ -307,6 +341,25 @@ mod tests {
         assert_eq!(c.max_body_bytes, 1024 * 1024);
         assert_eq!(c.request_timeout, Duration::from_secs(30));
         assert!(c.oidc.is_none() && c.jwt_secret.is_none());
+        assert!(c.metrics_listen.is_none() && c.audit_signing_key.is_none());
+    }
+
+    #[test]
+    fn the_metrics_listener_and_the_audit_key_are_checked() {
+        let c = config(&[
+            ("CHRONICLE_METRICS_LISTEN", "0.0.0.0:9464"),
+            ("CHRONICLE_AUDIT_SIGNING_KEY", &"ab".repeat(32)),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_listen, Some("0.0.0.0:9464".parse().unwrap()));
+        assert!(!format!("{c:?}").contains("abab"));
+        let e = config(&[("CHRONICLE_METRICS_LISTEN", "9464")]).unwrap_err();
+        assert_eq!(e.var, "CHRONICLE_METRICS_LISTEN");
+        for bad in ["ab".repeat(31), "zz".repeat(32)] {
+            let e = config(&[("CHRONICLE_AUDIT_SIGNING_KEY", &bad)]).unwrap_err();
+            assert_eq!(e.var, "CHRONICLE_AUDIT_SIGNING_KEY");
+            assert!(!e.to_string().contains(&bad));
+        }
     }
 
     #[test]

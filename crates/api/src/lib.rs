@@ -15,7 +15,7 @@ pub mod database;
 mod docs;
 pub mod error;
 mod events;
-mod health;
+pub mod health;
 mod history;
 mod idempotency;
 mod kb;

@@ -24,7 +24,10 @@ use clap::{Parser, Subcommand};
 /// CHRONICLE_PROJECTION_BATCH, CHRONICLE_SMTP_URL, CHRONICLE_SMTP_FROM,
 /// CHRONICLE_WEBHOOK_SECRET (unset: generated into the data directory),
 /// CHRONICLE_DELIVERY_MAX_ATTEMPTS, CHRONICLE_DELIVERY_BACKOFF_SECS,
-/// RUST_LOG, CHRONICLE_LOG_FORMAT (json or pretty).
+/// CHRONICLE_AUDIT_SIGNING_KEY (unset: generated into the data directory),
+/// CHRONICLE_METRICS_LISTEN (where `project` serves /metrics, /healthz and
+/// /readyz; unset: nowhere), RUST_LOG, CHRONICLE_LOG_FORMAT (json or
+/// pretty).
 #[derive(Parser)]
 #[command(name = "chronicle", version, about, long_about)]
 struct Cli {
@@ -45,7 +48,8 @@ enum Command {
     /// worker with `timers`, the delivery worker with `notifications`).
     /// Run as many processes as you like: each projection is owned by one
     /// at a time, the others stand by; timers and deliveries are claimed
-    /// by one worker each.
+    /// by one worker each. With CHRONICLE_METRICS_LISTEN set, serves
+    /// /metrics, /healthz and /readyz there.
     Project {
         /// Comma-separated projection names (default: all).
         #[arg(long, value_delimiter = ',')]
@@ -63,6 +67,18 @@ enum Command {
     },
     /// Apply pending migrations and exit.
     Migrate,
+    /// Exit 0 if a Chronicle process answers 200 on its /healthz (for
+    /// container health checks), 1 otherwise.
+    Healthcheck {
+        /// The URL to ask (plain http). Default: /healthz on
+        /// CHRONICLE_METRICS_LISTEN when set (a `project` process), else on
+        /// CHRONICLE_LISTEN; 0.0.0.0 is read as 127.0.0.1.
+        #[arg(long)]
+        url: Option<String>,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
+    },
     /// Print an HS256 token for local use, signed with CHRONICLE_JWT_SECRET
     /// or the secret generated into the data directory.
     Token {
@@ -186,6 +202,26 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     match cli.command {
+        Command::Healthcheck { url, timeout_secs } => {
+            let url = url.unwrap_or_else(|| {
+                let mut addr = config.metrics_listen.unwrap_or(config.listen);
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                format!("http://{addr}/healthz")
+            });
+            let timeout = Duration::from_secs(timeout_secs.max(1));
+            let status = tokio::task::spawn_blocking(move || healthcheck(&url, timeout))
+                .await
+                .context("running the health check")?;
+            match status {
+                Ok(()) => println!("ok"),
+                Err(error) => {
+                    eprintln!("unhealthy: {error:#}");
+                    std::process::exit(1);
+                }
+            }
+        }
         Command::Migrate => {
             let db = Database::open(&config).await?;
             db.migrate().await?;
@@ -235,6 +271,9 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         embedded = db.embedded.is_some(),
         "chronicle is up"
     );
+    let probe = tokio::spawn(chronicle_api::observability::watch_database(
+        db.pool.clone(),
+    ));
     // `up` runs the whole system; `serve` only the API.
     let projectors = if migrate {
         let options = projector_options()?;
@@ -253,6 +292,7 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     };
     let served = app.run_until(shutdown_signal()).await;
     tracing::info!("shutting down");
+    probe.abort();
     if let Some(projectors) = projectors {
         projectors.stop().await;
     }
@@ -318,11 +358,85 @@ async fn project(config: Config, only: Vec<String>) -> anyhow::Result<()> {
         .for_projections(&names);
     tracing::info!(projections = ?names, timer_worker = workers.timers.is_some(),
         delivery_worker = workers.delivery.is_some(), database = %redact(&db.url), "projector running");
+    // Probes and scrapes, when asked for: bound before the workers start,
+    // so that a taken port fails the start.
+    let listener = match config.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding CHRONICLE_METRICS_LISTEN={addr}"))?,
+        ),
+        None => None,
+    };
+    let probe = tokio::spawn(chronicle_api::observability::watch_database(
+        db.pool.clone(),
+    ));
     let projectors = Projectors::start_with(&db.pool, chosen, options, Some(workers));
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = listener.map(|listener| {
+        tracing::info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            "serving /metrics, /healthz and /readyz");
+        let router = chronicle_api::health::probe_router(db.pool.clone());
+        tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = http_stopped.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the metrics listener failed");
+            }
+        })
+    });
     shutdown_signal().await;
     tracing::info!("shutting down after the current batches");
     projectors.stop().await;
+    let _ = stop_http.send(());
+    if let Some(http) = http {
+        let _ = http.await;
+    }
+    probe.abort();
     db.close().await;
+    Ok(())
+}
+
+/// One `GET` of a plain-http `url` with `HTTP/1.0`: Ok on a 200 answer.
+fn healthcheck(url: &str, timeout: Duration) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+
+    let rest = url
+        .strip_prefix("http://")
+        .context("expected an http:// URL")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr = authority
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {authority}"))?
+        .next()
+        .with_context(|| format!("{authority} resolves to no address"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: chronicle-healthcheck\r\n\r\n"
+    )
+    .context("sending the request")?;
+    let mut answer = Vec::new();
+    stream
+        .take(64 * 1024)
+        .read_to_end(&mut answer)
+        .context("reading the answer")?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.lines().next().unwrap_or_default();
+    anyhow::ensure!(
+        status.split_whitespace().nth(1) == Some("200"),
+        "{url} answered {status:?}"
+    );
     Ok(())
 }
 

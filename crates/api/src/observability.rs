@@ -35,12 +35,24 @@ pub const COMMANDS_TOTAL: &str = "chronicle_commands_total";
 pub const COMMAND_CONFLICTS_TOTAL: &str = "chronicle_command_conflicts_total";
 /// Histogram: event-store append latency in seconds.
 pub const APPEND_DURATION_SECONDS: &str = "chronicle_append_duration_seconds";
+/// Gauge: 1 while this process's last database probe succeeded, else 0.
+pub const DATABASE_UP: &str = "chronicle_database_up";
+/// Histogram: seconds from a timer's due time to its firing.
+const TIMER_FIRE_DELAY_SECONDS: &str = "chronicle_timer_fire_delay_seconds";
+
+/// How often [`watch_database`] probes the database.
+pub const DATABASE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The route label of requests that matched no route.
 const UNMATCHED: &str = "unmatched";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Timers fire late by seconds to hours (after an outage).
+const DELAY_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
 ];
 
 /// This request's id.
@@ -70,12 +82,18 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let builder = [HTTP_REQUEST_DURATION_SECONDS, APPEND_DURATION_SECONDS]
-            .into_iter()
-            .fold(PrometheusBuilder::new(), |b, name| {
-                b.set_buckets_for_metric(Matcher::Full(name.into()), LATENCY_BUCKETS)
-                    .expect("the bucket list is not empty")
-            });
+        // Every `*_seconds` histogram gets buckets (a histogram, not a
+        // summary): buckets add up across processes in PromQL
+        // (`histogram_quantile` over `sum by (le)`), quantiles do not.
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(TIMER_FIRE_DELAY_SECONDS.into()),
+                    DELAY_BUCKETS,
+                )
+            })
+            .expect("the bucket lists are not empty");
         let handle = match builder.install_recorder() {
             Ok(handle) => handle,
             Err(error) => {
@@ -121,6 +139,53 @@ fn describe() {
         Unit::Seconds,
         "event-store append latency"
     );
+    metrics::describe_gauge!(
+        DATABASE_UP,
+        "1 while this process's last database probe succeeded, else 0"
+    );
+}
+
+/// Probes the database every [`DATABASE_PROBE_INTERVAL`] and keeps
+/// [`DATABASE_UP`] at 1 or 0: `SELECT 1` on a connection of its own (a
+/// busy pool does not count as a database down), reconnecting after a
+/// failure, each probe given two seconds. Runs until the task is dropped.
+pub async fn watch_database(pool: sqlx::PgPool) {
+    use sqlx::Connection;
+    prometheus();
+    let options = (*pool.connect_options())
+        .clone()
+        .application_name("chronicle database probe");
+    drop(pool);
+    let mut conn: Option<sqlx::PgConnection> = None;
+    let mut tick = tokio::time::interval(DATABASE_PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_up = true;
+    loop {
+        tick.tick().await;
+        let probe = async {
+            if conn.is_none() {
+                conn = Some(sqlx::PgConnection::connect_with(&options).await?);
+            }
+            let c = conn.as_mut().expect("connected above");
+            sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(c).await
+        };
+        let up = matches!(
+            tokio::time::timeout(Duration::from_secs(2), probe).await,
+            Ok(Ok(1))
+        );
+        if !up {
+            conn = None;
+        }
+        metrics::gauge!(DATABASE_UP).set(if up { 1.0 } else { 0.0 });
+        if up != was_up {
+            if up {
+                tracing::info!("the database answers again");
+            } else {
+                tracing::warn!("the database does not answer");
+            }
+            was_up = up;
+        }
+    }
 }
 
 /// `GET /metrics`: the Prometheus text exposition.

@@ -831,13 +831,25 @@ pub async fn run(
         let acquired =
             Worker::acquire(&connect, store.clone(), projection.clone(), options.clone()).await;
         let pause = match acquired {
-            Ok(Some(worker)) => match drive(worker, &store, &options, &mut shutdown).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(projection = name, error = %e, "projection worker stopped; retrying");
-                    backoff.next()
+            Ok(Some(worker)) => {
+                // The database answered: after losing this lease, try
+                // again soon (a restarted database is back within
+                // seconds), not after the pause earlier failures grew to.
+                backoff.reset();
+                match drive(worker, &store, &options, &mut shutdown).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(projection = name, error = %e, "projection worker stopped; retrying");
+                        // This process no longer owns it: its last figures
+                        // would outlive it. The owner reports them.
+                        metrics::gauge!("chronicle_projection_failed", "projection" => name)
+                            .set(0.0);
+                        metrics::gauge!("chronicle_projection_lag_events", "projection" => name)
+                            .set(0.0);
+                        backoff.next()
+                    }
                 }
-            },
+            }
             Ok(None) => options.poll_interval,
             Err(e) => {
                 tracing::warn!(projection = name, error = %e, "cannot take the projection's lease; retrying");

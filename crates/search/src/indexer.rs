@@ -132,14 +132,25 @@ pub async fn run(
     let mut backoff = Duration::from_millis(100);
     while !*shutdown.borrow() {
         let pause = match acquire(&connect, &options).await {
-            Ok(Some(conn)) => match drive(conn, &store, &options, &mut shutdown).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(projection = NAME, error = %e, "search indexer stopped; retrying");
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                    backoff
+            Ok(Some(conn)) => {
+                // The database answered: after losing the lease, try again
+                // soon, not after the pause earlier failures grew to.
+                backoff = Duration::from_millis(100);
+                match drive(conn, &store, &options, &mut shutdown).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(projection = NAME, error = %e, "search indexer stopped; retrying");
+                        // No longer the owner: the owner reports these.
+                        metrics::gauge!("chronicle_projection_failed", "projection" => NAME)
+                            .set(0.0);
+                        metrics::gauge!("chronicle_projection_lag_events", "projection" => NAME)
+                            .set(0.0);
+                        metrics::gauge!(metric::LAG_EVENTS).set(0.0);
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        backoff
+                    }
                 }
-            },
+            }
             Ok(None) => options.poll_interval,
             Err(e) => {
                 tracing::warn!(projection = NAME, error = %e, "cannot take the search projection's lease; retrying");
