@@ -109,7 +109,7 @@ pub async fn replay(
     replayable(projection)?;
     let name = projection.name();
     let schema = format!("verify_{name}");
-    let live = "read";
+    let live = projection.schema();
     let mut conn = pool.acquire().await?.detach();
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .execute(&mut conn)

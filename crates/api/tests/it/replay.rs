@@ -61,7 +61,11 @@ fn verify(app: &TestApp) -> (i32, String) {
         .unwrap();
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+        format!(
+            "{}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -137,6 +141,11 @@ async fn rebuilds_agree_and_verify_finds_a_hand_made_difference() {
     let (code, out) = verify(&app);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("tickets.tickets: same (8 rows"), "{out}");
+    // The reporting aggregates live in their own schema and are compared too.
+    assert!(
+        out.contains("reporting_tickets.ticket_facts: same (8 rows"),
+        "{out}"
+    );
     assert!(
         out.contains("every replayed table equals its live table"),
         "{out}"
