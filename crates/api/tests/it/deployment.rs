@@ -396,7 +396,7 @@ impl Customer {
     /// wrong (a status or a transport error).
     async fn act(&mut self, n: usize) -> Result<Ack, String> {
         let (path, body) = match &self.ticket {
-            Some(id) if n % 10 != 0 => (
+            Some(id) if !n.is_multiple_of(10) => (
                 format!("/api/v1/tickets/{id}/comments"),
                 json!({ "body": format!("comment {n}") }),
             ),

@@ -241,10 +241,12 @@ async fn every_report_equals_the_events_recomputed_after_projector_crashes() {
     }
 
     // The API, without projectors of its own.
+    let data = tempfile::tempdir().unwrap();
     let vars: HashMap<&str, String> = HashMap::from([
         ("CHRONICLE_LISTEN", "127.0.0.1:0".to_owned()),
         ("CHRONICLE_JWT_SECRET", SECRET.to_owned()),
         ("CHRONICLE_RATE_LIMIT", "100000000".to_owned()),
+        ("CHRONICLE_DATA_DIR", data.path().display().to_string()),
     ]);
     let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
     let app = Application::build(&config, pool.clone()).await.unwrap();

@@ -223,7 +223,7 @@ fn advance(lead: &Lead, twist: u8) -> LeadCommand {
             at: t,
         },
         Stage::Qualified => C::CheckServiceability {
-            feasible: twist % 8 != 0,
+            feasible: !twist.is_multiple_of(8),
             notes: None,
             actor,
             at: t,
@@ -247,7 +247,7 @@ fn advance(lead: &Lead, twist: u8) -> LeadCommand {
             actor,
             at: t,
         },
-        Stage::DesignApproval if twist % 4 == 0 => C::RejectDesign {
+        Stage::DesignApproval if twist.is_multiple_of(4) => C::RejectDesign {
             approval_id: lead.pending_approval.unwrap_or_default(),
             reason: None,
             at: t,
@@ -284,7 +284,7 @@ fn advance(lead: &Lead, twist: u8) -> LeadCommand {
                     actor,
                     at: t,
                 }
-            } else if lead.passed_tests == 0 && twist % 3 == 0 {
+            } else if lead.passed_tests == 0 && twist.is_multiple_of(3) {
                 C::RecordActivationTest {
                     name: short("test"),
                     result: TestResult::Failed,
