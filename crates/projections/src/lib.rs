@@ -85,9 +85,24 @@ pub trait Projection: Send + Sync + 'static {
         false
     }
 
+    /// Whether it is handed the events as stored, personal fields still
+    /// encrypted, instead of revealed: the seal hashes the log as it is.
+    fn sees_stored(&self) -> bool {
+        false
+    }
+
     /// The schema its tables live in: `read` for the read models.
     fn schema(&self) -> &'static str {
         "read"
+    }
+
+    /// The least time between two live batches once caught up. Zero (the
+    /// default) applies each append as it is announced; a projection
+    /// nobody reads the instant after an append (the seal) waits, so it
+    /// applies a few large batches instead of a transaction per append,
+    /// and costs the writers less.
+    fn pace(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
     }
 
     /// Applies a batch of events.

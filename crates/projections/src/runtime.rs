@@ -312,6 +312,11 @@ impl Worker {
         Ok(Some(worker))
     }
 
+    /// The projection's [`Projection::pace`].
+    pub fn pace(&self) -> Duration {
+        self.projection.pace()
+    }
+
     pub fn name(&self) -> &'static str {
         self.projection.name()
     }
@@ -460,7 +465,11 @@ impl Worker {
                 Step::Idle
             });
         }
-        let revealed = self.store.revealed(batch.events()).await?;
+        let revealed = if self.projection.sees_stored() {
+            None
+        } else {
+            self.store.revealed(batch.events()).await?
+        };
         let events = revealed.as_deref().unwrap_or(batch.events());
         self.apply_or_stop(events, Target::Live).await
     }
@@ -491,7 +500,11 @@ impl Worker {
                 Step::Idle
             });
         }
-        let revealed = self.store.revealed(batch.events()).await?;
+        let revealed = if self.projection.sees_stored() {
+            None
+        } else {
+            self.store.revealed(batch.events()).await?
+        };
         let events = revealed.as_deref().unwrap_or(batch.events());
         self.apply_or_stop(events, Target::Rebuild).await
     }
@@ -870,6 +883,7 @@ async fn drive(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), WorkerError> {
     let name = worker.name();
+    let pace = worker.pace();
     let mut wake = store.wake_ups();
     let mut last_refresh = Instant::now();
     let mut blocked = Backoff::starting(Duration::from_millis(2), Duration::from_millis(20));
@@ -888,6 +902,16 @@ async fn drive(
         let busy = |s: Step| matches!(s, Step::Applied { .. } | Step::Swapped { .. });
         if busy(live) || busy(rebuild) {
             blocked.reset();
+            // A paced projection that read less than a full batch has
+            // caught up: it waits out its pace before reading again.
+            let caught_up =
+                matches!(live, Step::Applied { events, .. } if events < options.batch_size);
+            if caught_up && !pace.is_zero() && !busy(rebuild) {
+                tokio::select! {
+                    _ = tokio::time::sleep(pace) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
             continue;
         }
         let pause = if live == Step::Blocked || rebuild == Step::Blocked {

@@ -214,6 +214,8 @@ impl EventStore for MemoryEventStore {
                 recorded_at: now,
                 data,
                 metadata: event.metadata.clone(),
+                raw_metadata: serde_json::value::to_raw_value(&event.metadata)
+                    .expect("metadata serializes"),
                 personal: Vec::new(),
             }));
             inner

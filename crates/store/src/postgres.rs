@@ -681,10 +681,12 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         position: position as u64,
         reason: e.to_string(),
     })?;
-    let metadata: Json<Metadata> = row.try_get(10).map_err(|e| StoreError::Corrupt {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt {
         position: position as u64,
         reason: e.to_string(),
-    })?;
+    };
+    let raw_metadata: Json<Box<RawValue>> = row.try_get(10).map_err(|e| corrupt(&e))?;
+    let metadata: Metadata = serde_json::from_str(raw_metadata.0.get()).map_err(|e| corrupt(&e))?;
     Ok(RecordedEvent {
         position: position as u64,
         event_id: row.try_get(1)?,
@@ -696,7 +698,8 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         schema_version: row.try_get::<i16, _>(7)? as u16,
         recorded_at: row.try_get(8)?,
         data: data.0,
-        metadata: metadata.0,
+        metadata,
+        raw_metadata: raw_metadata.0,
         personal: Vec::new(),
     })
 }

@@ -220,6 +220,9 @@ pub struct RecordedEvent {
     /// decrypted, or their placeholders once their subject is erased.
     pub data: Box<RawValue>,
     pub metadata: Metadata,
+    /// The metadata as stored (JSON text, as `data`): what the seal hashes.
+    #[serde(skip)]
+    pub raw_metadata: Box<RawValue>,
     /// The subjects whose personal data `data` reveals (decrypted).
     #[serde(skip)]
     pub personal: Vec<Uuid>,

@@ -29,6 +29,8 @@ pub(crate) fn seal(app: &TestApp) -> Projectors {
             Cadence {
                 events: 5,
                 interval: Duration::from_secs(3600),
+                // A batch per append or so: checkpoints every few events.
+                pace: Duration::ZERO,
             },
         ))],
         chronicle_projections::runtime::Options::default(),

@@ -48,6 +48,25 @@ pub struct RawEvent {
 }
 
 impl RawEvent {
+    /// An event read through the store, as stored (not revealed): the same
+    /// fields `RAW_EVENTS` reads (the store reads data and metadata as
+    /// their JSON text; `recorded_at` has microsecond precision).
+    pub fn from_recorded(e: &chronicle_store::RecordedEvent) -> Self {
+        Self {
+            position: e.position as i64,
+            event_id: e.event_id,
+            tenant_id: e.tenant.clone(),
+            stream_id: e.stream_id.clone(),
+            stream_type: e.stream_type.clone(),
+            stream_version: e.stream_version as i64,
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version as i16,
+            recorded_us: e.recorded_at.timestamp_micros(),
+            data: e.data.get().to_owned(),
+            metadata: e.raw_metadata.get().to_owned(),
+        }
+    }
+
     pub(crate) fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
         use sqlx::Row as _;
         Ok(Self {

@@ -312,3 +312,79 @@ async fn an_event_that_commits_late_still_reaches_the_read_model() {
         .unwrap();
     assert_eq!(ids, [held_id, later]);
 }
+
+/// Records the size of every batch it is handed; applies nothing.
+struct Paced {
+    pace: Duration,
+    batches: std::sync::Mutex<Vec<usize>>,
+}
+
+#[async_trait::async_trait]
+impl chronicle_projections::Projection for Paced {
+    fn name(&self) -> &'static str {
+        "paced"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn pace(&self) -> Duration {
+        self.pace
+    }
+
+    async fn apply(
+        &self,
+        _conn: &mut sqlx::PgConnection,
+        events: &[chronicle_store::RecordedEvent],
+    ) -> Result<(), chronicle_projections::ApplyError> {
+        self.batches.lock().unwrap().push(events.len());
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paced_projection_applies_what_accumulated_in_one_batch() {
+    // Given a projection with a pace of 3 s, running and caught up.
+    let env = Env::new().await;
+    let paced = Arc::new(Paced {
+        pace: Duration::from_secs(3),
+        batches: Default::default(),
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(chronicle_projections::runtime::run(
+        paced.clone(),
+        env.store.clone(),
+        (*env.db.pool.connect_options()).clone(),
+        Options::default(),
+        stopped,
+    ));
+
+    // When twenty events are appended one at a time, well within the pace.
+    let started = std::time::Instant::now();
+    for n in 0..20 {
+        env.open_ticket("acme", &format!("ticket {n}")).await;
+    }
+    let appending = started.elapsed();
+
+    // Then every event arrives, in at most three batches (the first append
+    // wakes it; what follows waits for the pace).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen: usize = paced.batches.lock().unwrap().iter().sum();
+        if seen == 20 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "saw {seen} of 20 events"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let batches = paced.batches.lock().unwrap().clone();
+    if appending < Duration::from_secs(3) {
+        assert!(batches.len() <= 3, "batches {batches:?}");
+    }
+    let _ = stop.send(true);
+    running.await.unwrap();
+}

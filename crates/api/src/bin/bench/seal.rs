@@ -31,6 +31,10 @@ pub struct SealArgs {
     /// Streams the writers spread over.
     #[arg(long, default_value_t = 10_000)]
     streams: usize,
+    /// The seal's pace in milliseconds: the least time between two of its
+    /// batches once caught up (default: the deployment's).
+    #[arg(long)]
+    pace_ms: Option<u64>,
 }
 
 type Versions = Arc<Vec<std::sync::Mutex<Vec<u64>>>>;
@@ -87,10 +91,14 @@ struct Sealing {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn start_seal(pool: &PgPool, store: &Arc<PgEventStore>) -> Sealing {
+fn start_seal(pool: &PgPool, store: &Arc<PgEventStore>, args: &SealArgs) -> Sealing {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut cadence = Cadence::default();
+    if let Some(ms) = args.pace_ms {
+        cadence.pace = Duration::from_millis(ms);
+    }
     let task = tokio::spawn(chronicle_projections::runtime::run(
-        Arc::new(Seal::new(AuditKey::from_seed([7; 32]), Cadence::default())),
+        Arc::new(Seal::new(AuditKey::from_seed([7; 32]), cadence)),
         store.clone(),
         (*pool.connect_options()).clone(),
         chronicle_projections::runtime::Options::default(),
@@ -133,7 +141,7 @@ pub async fn run(args: SealArgs) -> anyhow::Result<()> {
         let sealed_first = round % 2 == 0;
         for sealed in [sealed_first, !sealed_first] {
             if sealed {
-                let sealing = start_seal(&pool, &store);
+                let sealing = start_seal(&pool, &store, &args);
                 // Start from a sealed log: only live sealing is measured.
                 caught_up(&pool).await?;
                 let out = appends(&store, &versions, &args, per_writer).await?;
