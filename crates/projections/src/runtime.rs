@@ -465,13 +465,7 @@ impl Worker {
                 Step::Idle
             });
         }
-        let revealed = if self.projection.sees_stored() {
-            None
-        } else {
-            self.store.revealed(batch.events()).await?
-        };
-        let events = revealed.as_deref().unwrap_or(batch.events());
-        self.apply_or_stop(events, Target::Live).await
+        self.hand_over(batch.events(), Target::Live).await
     }
 
     /// Builds the next batch of a running rebuild, and swaps the shadow
@@ -500,13 +494,23 @@ impl Worker {
                 Step::Idle
             });
         }
+        self.hand_over(batch.events(), Target::Rebuild).await
+    }
+
+    /// Applies a batch read from the log (as stored): revealed, unless the
+    /// projection sees the log as stored.
+    async fn hand_over(
+        &mut self,
+        stored: &[RecordedEvent],
+        target: Target,
+    ) -> Result<Step, WorkerError> {
         let revealed = if self.projection.sees_stored() {
             None
         } else {
-            self.store.revealed(batch.events()).await?
+            self.store.revealed(stored).await?
         };
-        let events = revealed.as_deref().unwrap_or(batch.events());
-        self.apply_or_stop(events, Target::Rebuild).await
+        self.apply_or_stop(revealed.as_deref().unwrap_or(stored), target)
+            .await
     }
 
     async fn apply_or_stop(
