@@ -35,7 +35,9 @@ pub const NOTIFY_CHANNEL: &str = "chronicle_events";
 const NOTIFY_INTERVAL: Duration = Duration::from_millis(20);
 
 /// How many times an append with [`ExpectedVersion::Any`] is retried when a
-/// concurrent append took the same stream version.
+/// concurrent append took the same stream version. Any-version appends to
+/// one stream queue on a lock in `chronicle_append()`, so only an append
+/// with an exact expectation can take the version from under one.
 const ANY_RETRIES: usize = 16;
 
 // The append statements. Each is the only statement of its transaction.
@@ -480,8 +482,9 @@ impl PgEventStore {
         }
     }
 
-    /// An append with [`ExpectedVersion::Any`]: `chronicle_append()` reads
-    /// the current version and appends after it in one statement.
+    /// An append with [`ExpectedVersion::Any`]: `chronicle_append()` waits
+    /// for other any-version appends to the stream, reads the current
+    /// version and appends after it, in one statement.
     async fn append_any(
         &self,
         stream: &StreamRef,
