@@ -39,7 +39,7 @@ use chronicle_domain::contract::{
     Terms,
 };
 use chronicle_domain::value::{Currency, Email, LongText, Money, ShortText};
-use chrono::{NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -159,11 +159,13 @@ fn money(f: &mut Fields, field: &str, m: MoneyBody) -> Option<Money> {
     )
 }
 
-/// Parses an ISO 8601 calendar date (`2026-01-31`) under `field`.
+/// Parses an ISO 8601 calendar date (`2026-01-31`) under `field`, with a
+/// year of four digits (RFC 3339's `full-date`; chrono alone would take
+/// `+12345-01-01` or `-4000-01-01`).
 fn date(f: &mut Fields, field: &str, raw: &str) -> Option<NaiveDate> {
     match NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d") {
-        Ok(d) => Some(d),
-        Err(_) => {
+        Ok(d) if (1..=9999).contains(&d.year()) => Some(d),
+        _ => {
             f.fail(field, "must be a date such as 2026-01-31");
             None
         }

@@ -431,12 +431,14 @@ pub fn source(stored: &TantivyDocument, fields: &Fields) -> Result<SearchDoc, In
     Ok(serde_json::from_slice(bytes)?)
 }
 
+/// A day as a tantivy date. Tantivy counts nanoseconds in an `i64`, which
+/// spans 1677-09-21 to 2262-04-11; days outside are indexed as the nearest
+/// end of that span (the stored source keeps the real day).
 fn date(day: chrono::NaiveDate) -> DateTime {
-    DateTime::from_timestamp_secs(
-        day.and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc().timestamp())
-            .unwrap_or(0),
-    )
+    const MAX_SECS: i64 = i64::MAX / 1_000_000_000;
+    const MIN_SECS: i64 = i64::MIN / 1_000_000_000;
+    let secs = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+    DateTime::from_timestamp_secs(secs.clamp(MIN_SECS, MAX_SECS))
 }
 
 /// The tantivy document of a search document.

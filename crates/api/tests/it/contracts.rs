@@ -426,6 +426,19 @@ async fn invalid_input_names_every_bad_field_and_writes_nothing() {
     )
     .await;
     assert!(error["error"]["details"]["fields"]["parties"].is_string());
+    // Years of five digits or below one are not RFC 3339 dates.
+    let mut body = contract_body();
+    body["start_date"] = json!("-4000-01-01");
+    body["end_date"] = json!("+12345-01-01");
+    let error = assert_error(
+        post(&app, &people.sales, "/api/v1/contracts", body).await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    let fields = error["error"]["details"]["fields"].as_object().unwrap();
+    assert!(fields.contains_key("start_date"), "{fields:?}");
+    assert!(fields.contains_key("end_date"), "{fields:?}");
     let unknown = post(
         &app,
         &people.sales,

@@ -398,6 +398,54 @@ async fn readers_follow_many_small_commits_through_merges() {
     }
 }
 
+/// Tantivy's dates span 1677 to 2262; a contract's term may not. Such a
+/// contract is indexed (its dates at the end of that span) instead of
+/// stopping the indexer on an overflow.
+#[tokio::test]
+async fn contracts_dated_outside_tantivys_range_are_indexed() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let events = store(&db);
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    append(
+        &events,
+        "acme",
+        "contract",
+        Uuid::now_v7(),
+        vec![ev::drafted_between(
+            "Perpetual licence",
+            "Globex",
+            "Runs until the end of time.",
+            Uuid::now_v7(),
+            day(2026, 1, 1),
+            day(9999, 12, 31),
+        )],
+    )
+    .await;
+    let last = append(
+        &events,
+        "acme",
+        "contract",
+        Uuid::now_v7(),
+        vec![ev::drafted_between(
+            "Ancient charter",
+            "Initech",
+            "Older than the calendar.",
+            Uuid::now_v7(),
+            day(-4000, 1, 1),
+            day(2300, 1, 1),
+        )],
+    )
+    .await;
+    let running = start(&db, dir.path());
+    let reader = Arc::new(Reader::new(dir.path()));
+    let snapshot = caught_up(&reader, last).await;
+    let mut found = titles(&search(&snapshot, &admin("acme"), "perpetual OR ancient"));
+    found.sort();
+    assert_eq!(found, ["Ancient charter", "Perpetual licence"]);
+    running.stop().await;
+}
+
 #[tokio::test]
 async fn the_running_indexer_keeps_up_with_single_commands() {
     let db = TestDb::new().await;

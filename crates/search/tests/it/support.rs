@@ -158,6 +158,24 @@ pub mod ev {
     }
 
     pub fn drafted(title: &str, counterparty: &str, body: &str, owner: Uuid) -> Encoded {
+        drafted_between(
+            title,
+            counterparty,
+            body,
+            owner,
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+        )
+    }
+
+    pub fn drafted_between(
+        title: &str,
+        counterparty: &str,
+        body: &str,
+        owner: Uuid,
+        start_date: NaiveDate,
+        end_date: NaiveDate,
+    ) -> Encoded {
         enc(ContractEvent::Drafted(ContractDrafted {
             title: short(title),
             parties: vec![Party {
@@ -176,8 +194,8 @@ pub mod ev {
                 amount_minor: 12_000_000,
                 currency: Currency::parse("c", "EUR").unwrap(),
             },
-            start_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-            end_date: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            start_date,
+            end_date,
             body: long(body),
             owner,
             at: Utc::now(),
