@@ -71,6 +71,12 @@ impl Default for Options {
 /// How many read batches [`BatchCache`] keeps.
 const CACHED_BATCHES: usize = 8;
 
+/// How long a rebuild's swap waits for the live tables before it gives way
+/// to their readers and tries again (see `Worker::swap`). Below
+/// PostgreSQL's `deadlock_timeout` (1 s), so a swap caught in a lock cycle
+/// with a reader gives way before the reader is chosen to fail.
+const SWAP_LOCK_TIMEOUT: Duration = Duration::from_millis(200);
+
 /// The last few batches read from the log, each complete for its range of
 /// positions (a gap-safe read holds every event that will ever exist in
 /// `(after, last]`), so a worker anywhere inside a cached range is served
@@ -176,7 +182,8 @@ pub enum Step {
     Applied { events: usize, position: u64 },
     /// Nothing new to read.
     Idle,
-    /// Reading stopped before a position that may still commit.
+    /// Reading stopped before a position that may still commit, or a swap
+    /// gave way to readers of the live tables; try again shortly.
     Blocked,
     /// The projection is stopped on a poison event.
     Failed,
@@ -703,6 +710,43 @@ impl Worker {
         let tables = self.projection.tables();
         let live = self.projection.schema();
         let mut tx = self.conn.begin().await?;
+        // Every lock up front, or none: a reader (an API query, the delivery
+        // worker) may hold one of these tables while it waits for another,
+        // and a swap that dropped them one at a time deadlocked with it (and
+        // the reader got the error). Waiting briefly in the lock queue holds
+        // new readers back only as long as SWAP_LOCK_TIMEOUT; when it runs
+        // out, the swap gives way and is tried again on the next step.
+        sqlx::query(&format!(
+            "SET LOCAL lock_timeout = '{}ms'",
+            SWAP_LOCK_TIMEOUT.as_millis()
+        ))
+        .execute(&mut *tx)
+        .await?;
+        if !tables.is_empty() {
+            let all = tables
+                .iter()
+                .map(|t| format!("{live}.{t}, {schema}.{t}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let locked = sqlx::query(&format!("LOCK TABLE {all} IN ACCESS EXCLUSIVE MODE"))
+                .execute(&mut *tx)
+                .await;
+            match locked {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55P03") => {
+                    tx.rollback().await?;
+                    metrics::counter!("chronicle_projection_swap_retries_total", "projection" => name)
+                        .increment(1);
+                    tracing::debug!(projection = name, "swap gave way to readers; trying again");
+                    return Ok(Step::Blocked);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Holding them, the swap waits for nothing else it would give way to.
+        sqlx::query("SET LOCAL lock_timeout TO DEFAULT")
+            .execute(&mut *tx)
+            .await?;
         let row = sqlx::query(
             "SELECT position, rebuild_position FROM public.projection_checkpoints \
               WHERE name = $1 FOR UPDATE",
@@ -746,11 +790,19 @@ impl Worker {
                 sqlx::query(&statement).execute(&mut *tx).await?;
             }
         }
-        sqlx::query(&format!(
-            "GRANT SELECT ON ALL TABLES IN SCHEMA {live} TO chronicle_analyst"
-        ))
-        .execute(&mut *tx)
-        .await?;
+        // The analysts' grant, on these tables only: a grant on the whole
+        // schema updates every table's catalog row and deadlocked with the
+        // swaps of other projections.
+        if !tables.is_empty() {
+            let swapped = tables
+                .iter()
+                .map(|t| format!("{live}.{t}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sqlx::query(&format!("GRANT SELECT ON {swapped} TO chronicle_analyst"))
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
             .execute(&mut *tx)
             .await?;

@@ -241,6 +241,59 @@ async fn a_rebuild_swaps_in_equal_tables_and_keeps_names_comments_and_grants() {
     assert!(rows[0].rebuilt_at.is_some() && !rows[0].rebuild_requested);
 }
 
+#[tokio::test]
+async fn a_swap_gives_way_to_a_reader_of_its_tables_instead_of_deadlocking() {
+    let env = Env::new().await;
+    for i in 0..5 {
+        let t = env.open_ticket("acme", &format!("t{i}")).await;
+        env.comment("acme", t, "c").await;
+    }
+    let mut worker = env.worker(tickets()).await;
+    drain(&mut worker).await;
+    status::request_rebuild(&env.db.pool, "tickets")
+        .await
+        .unwrap();
+    worker.refresh().await.unwrap();
+    // Given a reader inside one snapshot that has read one of the live tables
+    // and will read another (as the deliveries query and the API do)
+    let mut reader = sqlx::PgConnection::connect(&env.db.url).await.unwrap();
+    let mut tx = reader.begin().await.unwrap();
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let tickets_seen: i64 = sqlx::query_scalar("SELECT count(*) FROM read.tickets")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    // when the rebuild is ready to swap, it waits briefly and gives way
+    let mut swaps = Vec::new();
+    for _ in 0..3 {
+        let step = tokio::time::timeout(Duration::from_secs(10), worker.process_rebuild_batch())
+            .await
+            .expect("the swap waited on the reader instead of giving way");
+        swaps.push(step.unwrap());
+    }
+    assert!(
+        swaps.contains(&Step::Blocked),
+        "the swap should give way: {swaps:?}"
+    );
+    assert!(!swaps.iter().any(|s| matches!(s, Step::Swapped { .. })));
+    // then the reader finishes its reads without an error
+    let comments_seen: i64 = sqlx::query_scalar("SELECT count(*) FROM read.ticket_comments")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((tickets_seen, comments_seen), (5, 5));
+    // and the swap goes through once the reader is done.
+    until_swapped(&mut worker).await;
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM read.ticket_comments").await,
+        5
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rebuild_under_concurrent_writes_converges() {
     let env = Env::new().await;
