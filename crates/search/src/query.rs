@@ -578,6 +578,10 @@ fn covers_index(searcher: &Searcher, scope: &Scope, f: &Fields) -> Result<bool, 
 }
 
 /// Runs a search. Blocks (it reads the index): call from `spawn_blocking`.
+///
+/// The count and facets over every match, and half of the snippets, run
+/// on a second thread beside the best hits and the other half: on two
+/// cores that halves a search's latency (its work stays the same).
 pub fn search(
     snapshot: &Snapshot,
     stats: &StatsCache,
@@ -590,9 +594,10 @@ pub fn search(
     let access = access_filter(f, scope);
     let mut filter = vec![access.box_clone()];
     filter.extend(request_filter(f, request));
+    let covers = covers_index(searcher, scope, f)?;
     // A filter that lets every document of the index through is dropped:
     // the user's query alone lets tantivy skip what cannot make the page.
-    let query: Box<dyn Query> = if filter.len() == 1 && covers_index(searcher, scope, f)? {
+    let query: Box<dyn Query> = if filter.len() == 1 && covers {
         user_query.box_clone()
     } else {
         Box::new(BooleanQuery::new(vec![
@@ -603,34 +608,13 @@ pub fn search(
             ),
         ]))
     };
-    let visible = VisibleStats::new(searcher, access, stats.entry(searcher, scope));
+    let visible = VisibleStats::new(searcher, access, stats.entry(searcher, scope), covers);
     let limit = request.limit.clamp(1, MAX_LIMIT);
-    // Two passes: the best hits alone, which lets tantivy skip blocks that
-    // cannot make the page (block-max WAND); then the count and facets
-    // over every match, without scoring.
-    let top = searcher.search_with_statistics_provider(
-        query.as_ref(),
-        &TopDocs::with_limit(limit)
-            .and_offset(request.offset)
-            .order_by_score(),
-        &visible,
-    )?;
-    let (total, facets) = searcher.search(
-        query.as_ref(),
-        &(
-            Count,
-            FacetCollector {
-                kind: "type",
-                status: "status",
-            },
-        ),
-    )?;
-    let mut hits = Vec::with_capacity(top.len());
     let snippets = Snippets::new(searcher, user_query.as_ref(), f)?;
-    for (score, address) in top {
+    let hit = |(score, address): (Score, tantivy::DocAddress)| -> Result<Hit, SearchError> {
         let stored: TantivyDocument = searcher.doc(address)?;
         let doc = index::source(&stored, f)?;
-        hits.push(Hit {
+        Ok(Hit {
             kind: doc.kind.as_str(),
             id: doc.id,
             snippet: snippets.of(&doc),
@@ -638,13 +622,46 @@ pub fn search(
             status: doc.status,
             // JSON has no NaN; a degenerate statistic must not make one.
             score: if score.is_finite() { score } else { 0.0 },
+        })
+    };
+    std::thread::scope(|threads| {
+        // Two passes: the count and facets over every match, without
+        // scoring, there; here the best hits alone, which lets tantivy skip
+        // blocks that cannot make the page (block-max WAND).
+        let counting = threads.spawn(|| {
+            searcher.search(
+                query.as_ref(),
+                &(
+                    Count,
+                    FacetCollector {
+                        kind: "type",
+                        status: "status",
+                    },
+                ),
+            )
         });
-    }
-    Ok(Results {
-        hits,
-        total: total as u64,
-        facets,
-        position: snapshot.position,
+        let top = searcher.search_with_statistics_provider(
+            query.as_ref(),
+            &TopDocs::with_limit(limit)
+                .and_offset(request.offset)
+                .order_by_score(),
+            &visible,
+        )?;
+        let mut first = top;
+        let second = first.split_off(first.len().div_ceil(2));
+        let hit = &hit;
+        let later = threads.spawn(move || second.into_iter().map(hit).collect::<Vec<_>>());
+        let mut hits = first.into_iter().map(hit).collect::<Result<Vec<_>, _>>()?;
+        for h in later.join().expect("a snippet thread panicked") {
+            hits.push(h?);
+        }
+        let (total, facets) = counting.join().expect("the counting thread panicked")?;
+        Ok(Results {
+            hits,
+            total: total as u64,
+            facets,
+            position: snapshot.position,
+        })
     })
 }
 
@@ -914,14 +931,23 @@ pub struct VisibleStats<'a> {
     searcher: &'a Searcher,
     filter: Box<dyn Query>,
     cached: Arc<ScopeStats>,
+    everything: bool,
 }
 
 impl<'a> VisibleStats<'a> {
-    fn new(searcher: &'a Searcher, filter: Box<dyn Query>, cached: Arc<ScopeStats>) -> Self {
+    /// `everything`: the caller is known to see every document (see
+    /// `covers_index`), and the pass over the filter is not needed.
+    fn new(
+        searcher: &'a Searcher,
+        filter: Box<dyn Query>,
+        cached: Arc<ScopeStats>,
+        everything: bool,
+    ) -> Self {
         Self {
             searcher,
             filter,
             cached,
+            everything,
         }
     }
 
@@ -980,7 +1006,7 @@ impl VisibleStats<'_> {
     /// True when the caller sees every document of the index: then the
     /// index's own statistics are theirs, and cheaper.
     fn sees_everything(&self) -> tantivy::Result<bool> {
-        Ok(self.totals()?.docs == self.searcher.num_docs())
+        Ok(self.everything || self.totals()?.docs == self.searcher.num_docs())
     }
 }
 
@@ -993,6 +1019,9 @@ impl Bm25StatisticsProvider for VisibleStats<'_> {
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
+        if self.everything {
+            return Ok(self.searcher.num_docs());
+        }
         Ok(self.totals()?.docs)
     }
 

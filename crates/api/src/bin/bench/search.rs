@@ -330,12 +330,14 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     let (mut r50, mut r99) = (Vec::new(), Vec::new());
     let (mut f50, mut f99, mut full_ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut t_hits1, mut p_hits1, mut judged) = (0, 0, 0);
+    // Per query, its slowest time over the rounds (tantivy, PostgreSQL).
+    let mut slowest = vec![(0u64, 0u64); queries.len()];
     for round in 0..args.rounds {
         let mut tantivy = Histogram::<u64>::new(3)?;
         let mut postgres = Histogram::<u64>::new(3)?;
         let mut postgres_full = Histogram::<u64>::new(3)?;
         let mut narrow = Histogram::<u64>::new(3)?;
-        for known in &queries {
+        for (n, known) in queries.iter().enumerate() {
             let request = Request {
                 q: known.q.clone(),
                 limit: args.limit,
@@ -346,7 +348,9 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
             let results =
                 tokio::task::spawn_blocking(move || query::search(&snap, &st, &sc, &request))
                     .await??;
-            tantivy.record((started.elapsed().as_micros() as u64).max(1))?;
+            let took = (started.elapsed().as_micros() as u64).max(1);
+            tantivy.record(took)?;
+            slowest[n].0 = slowest[n].0.max(took);
 
             let request = Request {
                 q: known.q.clone(),
@@ -367,7 +371,9 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
             .bind(args.limit as i64)
             .fetch_all(&mut *pg_conn)
             .await?;
-            postgres.record((started.elapsed().as_micros() as u64).max(1))?;
+            let took = (started.elapsed().as_micros() as u64).max(1);
+            postgres.record(took)?;
+            slowest[n].1 = slowest[n].1.max(took);
 
             // What the API answers, in SQL: the page with highlighted
             // snippets, the total and the counts by type and status.
@@ -422,6 +428,25 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
         ratios.push(b99 / a99);
     }
     drop(pg_conn);
+    for (engine, pick) in [
+        ("tantivy", (|t: &(u64, u64)| t.0) as fn(&(u64, u64)) -> u64),
+        ("PostgreSQL FTS", |t: &(u64, u64)| t.1),
+    ] {
+        let mut order: Vec<usize> = (0..queries.len()).collect();
+        order.sort_by_key(|&n| std::cmp::Reverse(pick(&slowest[n])));
+        let named: Vec<String> = order
+            .iter()
+            .take(6)
+            .map(|&n| {
+                format!(
+                    "{:?} {:.1} ms",
+                    queries[n].q,
+                    pick(&slowest[n]) as f64 / 1000.0
+                )
+            })
+            .collect();
+        eprintln!("slowest for {engine} (worst round): {}", named.join(", "));
+    }
 
     // 4. Freshness: commands at a steady rate while the projection is live.
     let commands = CommandHandler::new(store.clone());
