@@ -170,7 +170,7 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(body)).into_response();
         let retry_after = match self {
             Self::TooManyRequests { retry_after_secs } => Some(retry_after_secs),
-            Self::Lagging { .. } => Some(1),
+            Self::Lagging { .. } | Self::Unavailable { .. } => Some(1),
             _ => None,
         };
         if let Some(secs) = retry_after {
@@ -179,6 +179,21 @@ impl IntoResponse for ApiError {
             }
         }
         response
+    }
+}
+
+/// A database error that says nothing about the request and goes away by
+/// itself: the connection broke (the server restarted, see
+/// `database.rs`), the pool is exhausted, or the transaction lost a
+/// deadlock or serialization race. Answered 503 with `Retry-After`.
+fn transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08")
+                || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+        }),
+        _ => false,
     }
 }
 
@@ -192,6 +207,9 @@ impl From<chronicle_store::StoreError> for ApiError {
                     "the entity changed concurrently: expected version {expected}, found {actual}"
                 ),
                 details: Some(json!({ "actual": actual })),
+            },
+            E::Database(e) if transient(&e) => Self::Unavailable {
+                message: format!("the database is unavailable for a moment ({e}); retry"),
             },
             E::Database(e) => Self::Internal(anyhow::Error::new(e).context("event store")),
             e if e.is_invalid_input() => Self::BadRequest {

@@ -172,7 +172,8 @@ impl<'de> Deserialize<'de> for Currency {
 }
 
 /// A non-negative amount in minor units (cents) of a currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+// Decoding refuses a negative amount, as `Money::new` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 pub struct Money {
     /// Amount in minor units (e.g. cents); never negative.
     pub amount_minor: i64,
@@ -192,6 +193,18 @@ impl Money {
             amount_minor,
             currency,
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            amount_minor: i64,
+            currency: Currency,
+        }
+        let raw = Raw::deserialize(d)?;
+        Self::new("amount_minor", raw.amount_minor, raw.currency).map_err(serde::de::Error::custom)
     }
 }
 
@@ -267,6 +280,24 @@ mod tests {
         );
         assert!(NonEmptyText::<3>::parse("x", "abcd").is_err());
         assert!(NonEmptyText::<3>::parse("x", "äöü").is_ok());
+    }
+
+    #[test]
+    fn money_is_never_negative_however_it_is_made() {
+        let eur = Currency::parse("currency", "EUR").unwrap();
+        assert!(Money::new("value", -1, eur).is_err());
+        let decoded: Money =
+            serde_json::from_value(serde_json::json!({"amount_minor": 5, "currency": "EUR"}))
+                .unwrap();
+        assert_eq!(decoded, Money::new("value", 5, eur).unwrap());
+        let negative = serde_json::from_value::<Money>(
+            serde_json::json!({"amount_minor": -5, "currency": "EUR"}),
+        )
+        .unwrap_err();
+        assert!(
+            negative.to_string().contains("must not be negative"),
+            "{negative}"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Erasure by crypto-shredding: after a subject is erased and the
 //! projections rebuilt, no copy of their personal data is left in the
-//! database, history shows the fields as erased, and the seal still
-//! verifies (it covers the ciphertext, which did not change).
+//! database, history, the export and search show the fields as erased,
+//! and the seal still verifies (it covers the ciphertext, which did not
+//! change).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -17,6 +18,31 @@ async fn command(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
     let body: Value = response.json().await.unwrap();
     assert!(status.is_success(), "{path}: {status} {body}");
     body
+}
+
+impl TestApp {
+    /// The total of a search once `done` holds for it (polled: the index
+    /// follows the log within a second).
+    async fn eventually_search(&self, token: &str, q: &str, done: impl Fn(u64) -> bool) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let response = self
+                .client
+                .get(self.url("/api/v1/search"))
+                .query(&[("q", q)])
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "search {q}");
+            let body: Value = response.json().await.unwrap();
+            let total = body["total"].as_u64().unwrap();
+            if done(total) || Instant::now() > deadline {
+                return total;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// Every row of the database as `pg_dump --data-only` writes it.
@@ -37,7 +63,8 @@ fn dump(url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_erased_subject_leaves_no_personal_data_after_a_rebuild() {
-    let app = TestApp::spawn().await;
+    // The read models and the search index, as `chronicle up` runs them.
+    let app = crate::search::spawn().await.app;
     let _seal = crate::audit::seal(&app);
     let admin = token("acme", &Uuid::now_v7().to_string(), &["admin"]);
     let auditor = token("acme", &Uuid::now_v7().to_string(), &["auditor"]);
@@ -163,6 +190,14 @@ async fn an_erased_subject_leaves_no_personal_data_after_a_rebuild() {
         dump(&app._db.url).contains("Zelda Quartermain"),
         "the read models hold it"
     );
+    // The search index holds the contract's people.
+    let names_in_contracts = ["Kessler-Baum", "Ulrike"];
+    for name in names_in_contracts {
+        let found = app
+            .eventually_search(&admin, &format!("\"{name}\""), |hits| hits >= 1)
+            .await;
+        assert_eq!(found, 1, "{name} is searchable before the erasure");
+    }
 
     // Erase the customer, the lead's contact and the contract's people.
     let started = chrono::Utc::now();
@@ -214,11 +249,12 @@ async fn an_erased_subject_leaves_no_personal_data_after_a_rebuild() {
             .json()
             .await
             .unwrap();
-        // The read models (this test runs no reactions).
-        let read_models: Vec<&str> = chronicle_projections::all()
+        // The read models and the index (this test runs no reactions).
+        let mut read_models: Vec<&str> = chronicle_projections::all()
             .iter()
             .map(|p| p.name())
             .collect();
+        read_models.push(chronicle_search::NAME);
         let done = status["projections"].as_array().unwrap().iter().all(|p| {
             !rebuilding.iter().any(|r| p["name"] == r.as_str())
                 || !read_models.iter().any(|m| p["name"] == *m)
@@ -267,6 +303,30 @@ async fn an_erased_subject_leaves_no_personal_data_after_a_rebuild() {
         .await
         .unwrap();
     assert_eq!(t["contact_name"], "[erased]");
+
+    // Search finds the contract, and none of its erased people.
+    for name in names_in_contracts {
+        let found = app
+            .eventually_search(&admin, &format!("\"{name}\""), |hits| hits == 0)
+            .await;
+        assert_eq!(found, 0, "{name} is still searchable");
+    }
+    let found = app
+        .eventually_search(&admin, "Globex", |hits| hits >= 1)
+        .await;
+    assert_eq!(found, 1);
+    // The export shows the fields as erased and holds none of them.
+    let response = get(&app, &auditor, "/api/v1/events/export").await;
+    assert_eq!(response.status(), 200);
+    let export = response.text().await.unwrap();
+    let leaked: Vec<&str> = personal
+        .iter()
+        .copied()
+        .filter(|p| export.contains(p))
+        .collect();
+    assert!(leaked.is_empty(), "the export holds {leaked:?}");
+    assert!(export.contains("[erased]"));
+    assert!(export.contains("Bartholomew Stays"), "others' data stays");
 
     // The seal still verifies: the events did not change.
     let report: Value = get(&app, &auditor, "/api/v1/audit/verify")

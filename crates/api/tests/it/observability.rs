@@ -85,6 +85,28 @@ async fn oversized_bodies_are_413_in_the_error_format() {
         .unwrap();
     let body = assert_error(response, 413, "payload_too_large").await;
     assert_eq!(body["error"]["details"]["limit_bytes"], 2048);
+    // A command with a body past the limit: refused, and nothing written.
+    let customer = token("acme", &uuid::Uuid::now_v7().to_string(), &["customer"]);
+    let description = "x".repeat(4096);
+    let response = app
+        .client
+        .post(app.url("/api/v1/tickets"))
+        .bearer_auth(&customer)
+        .json(&serde_json::json!({
+            "contact": { "name": "Ann", "email": "ann@example.com" },
+            "product": "fibre", "category": "outage", "priority": "P3",
+            "required_skill": "networking",
+            "title": "Too long", "description": description
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 413, "payload_too_large").await;
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app._db.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 0);
 }
 
 #[tokio::test]

@@ -567,6 +567,132 @@ async fn a_ticket_nobody_can_take_waits_and_is_matched_when_an_expert_comes() {
     );
 }
 
+/// A lead captured by `sales` (who owns it), qualified, feasible and with
+/// a design submitted: ready for its design approval. Returns its id.
+async fn lead_with_a_design(w: &World, sales: &str, sales_id: Uuid) -> String {
+    let lead = w
+        .command(
+            sales,
+            "/api/v1/leads",
+            json!({
+                "company": "Initech GmbH",
+                "contact": { "name": "Peter Gibbons", "email": "peter@initech.example" },
+                "site_address": "Hauptstrasse 1, 10115 Berlin",
+                "service": "Dedicated Internet Access",
+                "bandwidth_mbps": 1000,
+                "estimated_value": { "amount_minor": 1_200_000, "currency": "EUR" },
+                "source": "web form"
+            }),
+        )
+        .await;
+    let id = lead["id"].as_str().unwrap().to_owned();
+    let act = |action: &'static str, body: Value| {
+        let (id, sales) = (id.clone(), sales.to_owned());
+        async move {
+            w.command(&sales, &format!("/api/v1/leads/{id}/{action}"), body)
+                .await
+        }
+    };
+    w.command(
+        &w.manager,
+        &format!("/api/v1/leads/{id}/owner"),
+        json!({ "owner_id": sales_id }),
+    )
+    .await;
+    act("qualify", json!({ "score": 80 })).await;
+    act(
+        "serviceability",
+        json!({ "feasible": true, "notes": "Fibre in the street" }),
+    )
+    .await;
+    act(
+        "designs",
+        json!({ "summary": "Dual-homed 1G", "specification": "Two paths, BGP." }),
+    )
+    .await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_overdue_design_approval_is_escalated_by_its_timer_and_a_rejection_sends_the_design_back(
+) {
+    let w = World::new().await;
+    let approver_id = Uuid::now_v7();
+    w.register(approver_id, "Ari Approver", &["approver"]).await;
+    let approver = token("acme", &approver_id.to_string(), &["approver"]);
+    let sales_id = Uuid::now_v7();
+    w.register(sales_id, "Sam Sales", &["sales"]).await;
+    let sales = token("acme", &sales_id.to_string(), &["sales"]);
+    let response = w
+        .app
+        .client
+        .put(w.app.url("/api/v1/approval-policy"))
+        .bearer_auth(&w.manager)
+        .json(&json!({ "rules": [{ "kind": "lead_design", "thresholds": [
+            { "min_value_minor": 0, "levels": [
+                { "approvers": [{ "role": "approver" }], "required": 1, "due_secs": 3600 }
+            ] }
+        ] }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Given a lead whose design waits for a level due in an hour
+    let id = lead_with_a_design(&w, &sales, sales_id).await;
+    let approval_id = Uuid::now_v7();
+    w.command(
+        &sales,
+        &format!("/api/v1/leads/{id}/design-approval"),
+        json!({ "approval_id": approval_id }),
+    )
+    .await;
+    let path = format!("/api/v1/approvals/{approval_id}");
+    w.eventually("the approval request", || async {
+        w.try_read(&w.manager, &path).await
+    })
+    .await;
+    // when the hour passes in virtual time, the timer escalates the level once
+    w.clock.advance(TimeDelta::minutes(61));
+    w.eventually("the escalation", || async {
+        let history = w.history("approvals", &approval_id.to_string()).await;
+        history
+            .contains(&"approval.escalated".to_owned())
+            .then_some(())
+    })
+    .await;
+    w.clock.advance(TimeDelta::hours(5));
+    // and a rejection then sends the lead back to design.
+    w.command(
+        &approver,
+        &format!("/api/v1/approvals/{approval_id}/decisions"),
+        json!({ "decision": "reject", "comment": "Single path only" }),
+    )
+    .await;
+    let stage = w
+        .eventually("the lead back in design", || async {
+            let l = w.try_read(&sales, &format!("/api/v1/leads/{id}")).await?;
+            (l["stage"] == "design").then_some(l["stage"].clone())
+        })
+        .await;
+    assert_eq!(stage, "design");
+    let approval = w.history("approvals", &approval_id.to_string()).await;
+    assert_eq!(
+        approval,
+        [
+            "approval.requested",
+            "approval.escalated",
+            "approval.decision_recorded",
+            "approval.rejected"
+        ],
+        "escalated exactly once"
+    );
+    let lead = w.history("leads", &id).await;
+    assert_eq!(
+        &lead[lead.len() - 2..],
+        ["lead.design_approval_requested", "lead.design_rejected"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lead_design_passes_two_approval_levels_into_implementation() {
     let w = World::new().await;
@@ -602,22 +728,7 @@ async fn a_lead_design_passes_two_approval_levels_into_implementation() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    let lead = w
-        .command(
-            &sales,
-            "/api/v1/leads",
-            json!({
-                "company": "Initech GmbH",
-                "contact": { "name": "Peter Gibbons", "email": "peter@initech.example" },
-                "site_address": "Hauptstrasse 1, 10115 Berlin",
-                "service": "Dedicated Internet Access",
-                "bandwidth_mbps": 1000,
-                "estimated_value": { "amount_minor": 1_200_000, "currency": "EUR" },
-                "source": "web form"
-            }),
-        )
-        .await;
-    let id = lead["id"].as_str().unwrap().to_owned();
+    let id = lead_with_a_design(&w, &sales, sales_id).await;
     let act = |action: &'static str, body: Value| {
         let (w, id, sales) = (&w, id.clone(), sales.clone());
         async move {
@@ -625,23 +736,6 @@ async fn a_lead_design_passes_two_approval_levels_into_implementation() {
                 .await
         }
     };
-    w.command(
-        &w.manager,
-        &format!("/api/v1/leads/{id}/owner"),
-        json!({ "owner_id": sales_id }),
-    )
-    .await;
-    act("qualify", json!({ "score": 80 })).await;
-    act(
-        "serviceability",
-        json!({ "feasible": true, "notes": "Fibre in the street" }),
-    )
-    .await;
-    act(
-        "designs",
-        json!({ "summary": "Dual-homed 1G", "specification": "Two paths, BGP." }),
-    )
-    .await;
     let approval_id = Uuid::now_v7();
     act("design-approval", json!({ "approval_id": approval_id })).await;
 

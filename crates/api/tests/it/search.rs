@@ -14,11 +14,11 @@ use uuid::Uuid;
 use crate::helpers::{assert_error, get, post, token, TestApp, SECRET};
 
 /// An app with the search projection, and its data directory.
-struct SearchApp {
-    app: TestApp,
+pub(crate) struct SearchApp {
+    pub(crate) app: TestApp,
 }
 
-async fn spawn() -> SearchApp {
+pub(crate) async fn spawn() -> SearchApp {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new().await;
     let vars: HashMap<String, String> = HashMap::from([

@@ -8,7 +8,8 @@
 //!    timers per second (and commands per second).
 //! 2. On time: in another tenant with an SLA policy of seconds, tickets
 //!    whose opening times make their deadlines fall evenly over a window in
-//!    the near future; each breach's `recorded_at` minus its `due` is the
+//!    the near future, while `--waiting` timers (default 100,000) are
+//!    pending and not due; each breach's `recorded_at` minus its `due` is the
 //!    due-to-fired delay (p50, p99, max).
 
 use std::sync::Arc;
@@ -38,6 +39,10 @@ pub struct TimersArgs {
     /// Timers falling due during the on-time measurement.
     #[arg(long, default_value_t = 3_000)]
     on_time: u64,
+    /// Pending timers not yet due (tickets opened now, due hours later)
+    /// present while the on-time timers fall due.
+    #[arg(long, default_value_t = 100_000)]
+    waiting: u64,
     /// Seconds over which those deadlines are spread.
     #[arg(long, default_value_t = 10)]
     window: u64,
@@ -225,7 +230,31 @@ pub async fn run(args: TimersArgs) -> anyhow::Result<()> {
         rate * 2.0
     );
 
-    // On time: deadlines spread evenly over the window, starting in 2 s.
+    // Timers that wait: pending and not due during the measurement.
+    let waiting_tickets = args.waiting.div_ceil(3);
+    open_tickets(
+        &store,
+        "waiting",
+        "P4",
+        vec![Utc::now(); waiting_tickets as usize],
+    )
+    .await?;
+    let waiting = (waiting_tickets * 3) as i64;
+    let t = Instant::now();
+    wait_until(
+        &pool,
+        "SELECT count(*) FROM read.timers WHERE status = 'pending'",
+        waiting,
+        Duration::from_secs(600),
+    )
+    .await?;
+    eprintln!(
+        "waiting: {waiting} timers pending, none due for hours (recorded in {:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+
+    // On time: deadlines spread evenly over the window, starting in 2 s,
+    // among the waiting timers.
     fast_policy(&store, "ontime").await?;
     let first_due = Utc::now() + TimeDelta::seconds(2);
     let count = args.on_time.div_ceil(3).max(1);
@@ -265,6 +294,15 @@ pub async fn run(args: TimersArgs) -> anyhow::Result<()> {
         hist.max() as f64 / 1000.0
     );
 
+    let still_waiting = scalar(
+        &pool,
+        "SELECT count(*) FROM read.timers WHERE status = 'pending'",
+    )
+    .await?;
+    anyhow::ensure!(
+        still_waiting == waiting,
+        "{still_waiting} timers pending at the end, {waiting} expected: a waiting timer fired"
+    );
     let _ = stop.send(true);
     for w in workers {
         let _ = w.await;
@@ -283,6 +321,7 @@ pub async fn run(args: TimersArgs) -> anyhow::Result<()> {
                 "commands_per_s": (rate * 2.0).round(),
             },
             "on_time": {
+                "pending_meanwhile": waiting,
                 "timers": delays.len(),
                 "window_s": args.window,
                 "delay_ms": { "p50": ms(0.5), "p99": ms(0.99), "max": hist.max() as f64 / 1000.0 },
