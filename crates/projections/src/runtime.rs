@@ -722,12 +722,15 @@ impl Worker {
         ))
         .execute(&mut *tx)
         .await?;
-        if !tables.is_empty() {
-            let all = tables
+        let list = |in_schema: &str| {
+            tables
                 .iter()
-                .map(|t| format!("{live}.{t}, {schema}.{t}"))
+                .map(|t| format!("{in_schema}.{t}"))
                 .collect::<Vec<_>>()
-                .join(", ");
+                .join(", ")
+        };
+        if !tables.is_empty() {
+            let all = format!("{}, {}", list(live), list(&schema));
             let locked = sqlx::query(&format!("LOCK TABLE {all} IN ACCESS EXCLUSIVE MODE"))
                 .execute(&mut *tx)
                 .await;
@@ -794,14 +797,12 @@ impl Worker {
         // schema updates every table's catalog row and deadlocked with the
         // swaps of other projections.
         if !tables.is_empty() {
-            let swapped = tables
-                .iter()
-                .map(|t| format!("{live}.{t}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            sqlx::query(&format!("GRANT SELECT ON {swapped} TO chronicle_analyst"))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(&format!(
+                "GRANT SELECT ON {} TO chronicle_analyst",
+                list(live)
+            ))
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
             .execute(&mut *tx)

@@ -245,6 +245,13 @@ impl World {
         .await;
     }
 
+    /// A registered user with one role; returns (id, token).
+    async fn person(&self, name: &str, role: &str) -> (Uuid, String) {
+        let id = Uuid::now_v7();
+        self.register(id, name, &[role]).await;
+        (id, token("acme", &id.to_string(), &[role]))
+    }
+
     /// An available expert with a skill; returns (id, token).
     async fn expert(&self, name: &str, skill: &str) -> (Uuid, String) {
         let id = Uuid::now_v7();
@@ -617,12 +624,8 @@ async fn lead_with_a_design(w: &World, sales: &str, sales_id: Uuid) -> String {
 async fn an_overdue_design_approval_is_escalated_by_its_timer_and_a_rejection_sends_the_design_back(
 ) {
     let w = World::new().await;
-    let approver_id = Uuid::now_v7();
-    w.register(approver_id, "Ari Approver", &["approver"]).await;
-    let approver = token("acme", &approver_id.to_string(), &["approver"]);
-    let sales_id = Uuid::now_v7();
-    w.register(sales_id, "Sam Sales", &["sales"]).await;
-    let sales = token("acme", &sales_id.to_string(), &["sales"]);
+    let (_, approver) = w.person("Ari Approver", "approver").await;
+    let (sales_id, sales) = w.person("Sam Sales", "sales").await;
     let response = w
         .app
         .client
@@ -696,19 +699,13 @@ async fn an_overdue_design_approval_is_escalated_by_its_timer_and_a_rejection_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lead_design_passes_two_approval_levels_into_implementation() {
     let w = World::new().await;
-    let approver_id = Uuid::now_v7();
-    w.register(approver_id, "Ari Approver", &["approver"]).await;
-    let approver = token("acme", &approver_id.to_string(), &["approver"]);
+    let (approver_id, approver) = w.person("Ari Approver", "approver").await;
     w.subscribe(&approver, approver_id, &["approval_waiting"])
         .await;
-    let director_id = Uuid::now_v7();
-    w.register(director_id, "Dee Director", &["sales"]).await;
-    let director = token("acme", &director_id.to_string(), &["sales"]);
+    let (director_id, director) = w.person("Dee Director", "sales").await;
     w.subscribe(&director, director_id, &["approval_waiting"])
         .await;
-    let sales_id = Uuid::now_v7();
-    w.register(sales_id, "Sam Sales", &["sales"]).await;
-    let sales = token("acme", &sales_id.to_string(), &["sales"]);
+    let (sales_id, sales) = w.person("Sam Sales", "sales").await;
     w.subscribe(&sales, sales_id, &["approval_outcome", "assignment"])
         .await;
 
@@ -795,12 +792,8 @@ async fn a_lead_design_passes_two_approval_levels_into_implementation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_contract_is_rejected_then_approved_and_expires_on_time() {
     let w = World::new().await;
-    let approver_id = Uuid::now_v7();
-    w.register(approver_id, "Ari Approver", &["approver"]).await;
-    let approver = token("acme", &approver_id.to_string(), &["approver"]);
-    let sales_id = Uuid::now_v7();
-    w.register(sales_id, "Sam Sales", &["sales"]).await;
-    let sales = token("acme", &sales_id.to_string(), &["sales"]);
+    let (_, approver) = w.person("Ari Approver", "approver").await;
+    let (sales_id, sales) = w.person("Sam Sales", "sales").await;
     w.subscribe(
         &sales,
         sales_id,
