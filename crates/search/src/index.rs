@@ -450,6 +450,21 @@ pub fn to_document(f: &Fields, doc: &SearchDoc) -> Result<TantivyDocument, Index
     d.add_text(f.tenant, &doc.tenant);
     d.add_text(f.title, &doc.title);
     d.add_text(f.body, &doc.body);
+    // The catch-all fields: the text fields' words and the keyword fields'
+    // values of the default fields (see `schema::WORDS`).
+    d.add_text(f.words, &doc.title);
+    d.add_text(f.words, &doc.body);
+    for text in doc
+        .parties
+        .iter()
+        .chain(&doc.counterparty)
+        .chain(&doc.comments)
+    {
+        d.add_text(f.words, text);
+    }
+    for value in doc.tags.iter().chain(&doc.product).chain(&doc.category) {
+        d.add_text(f.keywords, value);
+    }
     d.add_text(f.status, &doc.status);
     for party in &doc.parties {
         d.add_text(f.parties, party);

@@ -6,12 +6,14 @@
 //! - [`index`]: the index on disk, its writer ([`index::Indexer`], whose
 //!   commits carry the log position) and readers ([`index::Reader`]);
 //! - [`query`]: parsing and checking a user's query, the access filter,
-//!   hits, snippets, facets;
+//!   hits, snippets, facets; `conjunction`: the fast path of words ANDed
+//!   together;
 //! - [`indexer`]: the projection process: lease, catch-up, live updates,
 //!   rebuilds, status and metrics.
 //!
 //! Decisions are in `docs/adr/0002-search-index.md`.
 
+mod conjunction;
 pub mod corpus;
 pub mod doc;
 pub mod index;

@@ -26,6 +26,7 @@ use tantivy::{
 };
 use uuid::Uuid;
 
+use crate::conjunction::Conjunction;
 use crate::doc::{Kind, SearchDoc};
 use crate::index::{self, IndexError, Snapshot};
 use crate::schema::{self, Fields, DEFAULT_FIELDS, USER_FIELDS};
@@ -347,6 +348,15 @@ fn has_regex(ast: &UserInputAst) -> bool {
 /// Parses and checks the user's query: syntax (with where it breaks),
 /// only fields a user may name, and what tantivy accepts for each field.
 pub fn parse(snapshot: &Snapshot, q: &str) -> Result<Box<dyn Query>, SearchError> {
+    planned(snapshot, q).map(|(query, _)| query)
+}
+
+/// [`parse`], and the fast path's plan when the query is a conjunction of
+/// plain words (see [`Conjunction`]).
+fn planned(
+    snapshot: &Snapshot,
+    q: &str,
+) -> Result<(Box<dyn Query>, Option<Conjunction>), SearchError> {
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(invalid(
             format!("the query is longer than {MAX_QUERY_CHARS} characters"),
@@ -354,7 +364,7 @@ pub fn parse(snapshot: &Snapshot, q: &str) -> Result<Box<dyn Query>, SearchError
         ));
     }
     if q.trim().is_empty() {
-        return Ok(Box::new(AllQuery));
+        return Ok((Box::new(AllQuery), None));
     }
     let (ast, errors) = query_grammar::parse_query_lenient(q);
     if let Some(first) = errors.first() {
@@ -429,7 +439,8 @@ pub fn parse(snapshot: &Snapshot, q: &str) -> Result<Box<dyn Query>, SearchError
         first
     };
     let ast = expand_prefixes(lift_negations(ast), &stem);
-    parser.build_query_from_user_input_ast(ast).map_err(|e| {
+    let plan = Conjunction::plan(snapshot, &ast);
+    let query = parser.build_query_from_user_input_ast(ast).map_err(|e| {
         use tantivy::query::QueryParserError as E;
         let (message, field) = match &e {
             E::ExpectedInt(_) => ("expected an integer".to_owned(), Some("value")),
@@ -456,7 +467,8 @@ pub fn parse(snapshot: &Snapshot, q: &str) -> Result<Box<dyn Query>, SearchError
             Some(at) => invalid(pointed(q, at, &message), Some(at)),
             None => invalid(format!("{message} (query: `{q}`)"), None),
         }
-    })
+    })?;
+    Ok((query, plan))
 }
 
 fn parser(snapshot: &Snapshot) -> QueryParser {
@@ -588,7 +600,32 @@ pub fn search(
     scope: &Scope,
     request: &Request,
 ) -> Result<Results, SearchError> {
-    let user_query = parse(snapshot, &request.q)?;
+    search_planned(snapshot, stats, scope, request, true)
+}
+
+/// [`search`] without the fast path of conjunctions: the parser's query
+/// as it is. The fast path must answer exactly this; tests hold the two
+/// against each other.
+#[doc(hidden)]
+pub fn search_without_fast_path(
+    snapshot: &Snapshot,
+    stats: &StatsCache,
+    scope: &Scope,
+    request: &Request,
+) -> Result<Results, SearchError> {
+    search_planned(snapshot, stats, scope, request, false)
+}
+
+/// [`search`], with the fast path of conjunctions or without (`fast`).
+fn search_planned(
+    snapshot: &Snapshot,
+    stats: &StatsCache,
+    scope: &Scope,
+    request: &Request,
+    fast: bool,
+) -> Result<Results, SearchError> {
+    let (user_query, plan) = planned(snapshot, &request.q)?;
+    let plan = plan.filter(|_| fast);
     let f = &snapshot.fields;
     let searcher = &snapshot.searcher;
     let access = access_filter(f, scope);
@@ -597,16 +634,32 @@ pub fn search(
     let covers = covers_index(searcher, scope, f)?;
     // A filter that lets every document of the index through is dropped:
     // the user's query alone lets tantivy skip what cannot make the page.
-    let query: Box<dyn Query> = if filter.len() == 1 && covers {
-        user_query.box_clone()
-    } else {
-        Box::new(BooleanQuery::new(vec![
+    let filter = (filter.len() > 1 || !covers).then(|| all_of(filter));
+    // `query` ranks the best hits; `matches` is what is counted.
+    let exact: Box<dyn Query> = match &filter {
+        None => user_query.box_clone(),
+        Some(filter) => Box::new(BooleanQuery::new(vec![
             (Occur::Must, user_query.box_clone()),
             (
                 Occur::Must,
-                Box::new(ConstScoreQuery::new(all_of(filter), 0.0)),
+                Box::new(ConstScoreQuery::new(filter.box_clone(), 0.0)),
             ),
-        ]))
+        ])),
+    };
+    let (query, matches): (Box<dyn Query>, Box<dyn Query>) = match (&plan, filter) {
+        (Some(plan), filter) => {
+            let matching = match filter {
+                Some(filter) => all_of(vec![plan.matching.box_clone(), filter]),
+                None => plan.matching.box_clone(),
+            };
+            let top = if plan.worth_pruning(searcher) {
+                plan.best_of(matching.box_clone(), exact)
+            } else {
+                exact
+            };
+            (top, matching)
+        }
+        (None, _) => (exact.box_clone(), exact),
     };
     let visible = VisibleStats::new(searcher, access, stats.entry(searcher, scope), covers);
     let limit = request.limit.clamp(1, MAX_LIMIT);
@@ -630,7 +683,7 @@ pub fn search(
         // blocks that cannot make the page (block-max WAND).
         let counting = threads.spawn(|| {
             searcher.search(
-                query.as_ref(),
+                matches.as_ref(),
                 &(
                     Count,
                     FacetCollector {

@@ -21,7 +21,9 @@ use tantivy::Index;
 
 /// Bumped whenever the schema or the analysis changes: an index of another
 /// version is rebuilt from the event log when it is opened for writing.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2 added the catch-all `words` and `keywords` fields and indexes
+/// keyword fields with term frequencies.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The analyzer of text fields.
 pub const ENGLISH: &str = "english";
@@ -96,7 +98,23 @@ pub struct Fields {
     /// The whole document as JSON (stored, not indexed): what the indexer
     /// folds the next event into, and what hits are rendered from.
     pub source: Field,
+    /// Every word of the text fields among [`DEFAULT_FIELDS`], analysed as
+    /// they are (documents only: no frequencies, no positions).
+    pub words: Field,
+    /// Every value of the keyword fields among [`DEFAULT_FIELDS`].
+    pub keywords: Field,
 }
+
+/// The catch-all fields exist for matching a conjunction of words fast: a
+/// document has a word in some default field exactly when `words` holds
+/// its text form or `keywords` its keyword form, so the intersection of
+/// two postings lists replaces the intersection of two unions of eight
+/// (see `query::Conjunction`). They are added after `source`, so an index
+/// of version 1 keeps its field numbers and is read (without the fast
+/// path) until it is rebuilt.
+pub const WORDS: &str = "words";
+/// See [`WORDS`].
+pub const KEYWORDS: &str = "keywords";
 
 /// The schema and its field handles.
 pub fn schema() -> (Schema, Fields) {
@@ -113,11 +131,14 @@ pub fn schema() -> (Schema, Fields) {
             options
         }
     };
+    // With frequencies (almost always 1): tantivy's block-max WAND runs
+    // only over terms whose frequencies it reads, and keyword fields are
+    // among the default fields of every plain word.
     let keyword = || {
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(KEYWORD)
-                .set_index_option(IndexRecordOption::Basic),
+                .set_index_option(IndexRecordOption::WithFreqs),
         )
     };
     let date = || DateOptions::from(INDEXED) | FAST;
@@ -145,6 +166,15 @@ pub fn schema() -> (Schema, Fields) {
         shared_roles: b.add_text_field("shared_roles", STRING),
         customer: b.add_text_field("customer", STRING),
         source: b.add_bytes_field("source", STORED),
+        words: b.add_text_field(
+            WORDS,
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(ENGLISH)
+                    .set_index_option(IndexRecordOption::Basic),
+            ),
+        ),
+        keywords: b.add_text_field(KEYWORDS, keyword()),
     };
     (b.build(), fields)
 }
