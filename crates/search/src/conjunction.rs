@@ -17,11 +17,12 @@
 //!   the union's sum of matching terms is exactly the conjunction's score;
 //!   documents WAND proposes that miss a word are skipped and raise no
 //!   threshold. That pays when the documents with every word are a good
-//!   share of those with any ([`Conjunction::worth_pruning`]); otherwise
-//!   (many words, a rare one) the parser's intersection, driven by its
-//!   rarest word, ranks them. Where the caller's filter leaves WAND few
-//!   matches to raise its threshold with, it gives up once it has proposed
-//!   many more misses than matches, and the parser's query ranks the rest.
+//!   share of those with any ([`Conjunction::worth_pruning`]). Otherwise
+//!   (many words, a rare one: few matches) each match of the catch-all
+//!   intersection is scored by seeking the per-field terms' postings to it
+//!   (`Driven`). Where the caller's filter leaves WAND few matches to raise
+//!   its threshold with, it gives up once it has proposed many more misses
+//!   than matches, and the rest is scored that way.
 //!
 //! Anything else (phrases, prefixes, fields, OR, boosts) takes the parser's
 //! query as it is. `tests::the_fast_path_answers_as_the_parser_does` checks
@@ -172,8 +173,7 @@ impl Conjunction {
     /// (an upper bound of those with every word) are a good share of those
     /// with any (estimated from the catch-all terms' document frequencies,
     /// as if words occurred independently). Many words, or a rare one, make
-    /// the intersection small: the parser's intersection, driven by its
-    /// rarest word, is then quicker. Measured on the benchmark's corpus,
+    /// the intersection small: scoring each match is then quicker. Measured on the benchmark's corpus,
     /// WAND won from a share of about 0.1 (`configuration file` 0.75:
     /// 1.1 ms against 1.7 ms) and lost below it.
     pub fn worth_pruning(&self, searcher: &Searcher) -> bool {
@@ -193,49 +193,51 @@ impl Conjunction {
     }
 
     /// The query of the best hits among the documents `matching` admits
-    /// (this conjunction's, with the caller's filter added or not); `exact`
-    /// is the parser's query with the same filter, which takes over where
-    /// WAND gives up.
-    pub fn best_of(&self, matching: Box<dyn Query>, exact: Box<dyn Query>) -> Box<dyn Query> {
-        Box::new(Pruned {
-            scoring: BooleanQuery::new(
-                self.scoring
-                    .iter()
-                    .map(|(term, boost)| {
-                        let q: Box<dyn Query> = Box::new(BoostQuery::new(
-                            Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
-                            *boost,
-                        ));
-                        (Occur::Should, q)
-                    })
-                    .collect(),
-            ),
+    /// (this conjunction's, with the caller's filter added or not), each
+    /// scored as the parser's query scores it: by block-max WAND when
+    /// [`Self::worth_pruning`], else one match after another.
+    pub fn ranking(&self, searcher: &Searcher, matching: Box<dyn Query>) -> Box<dyn Query> {
+        Box::new(Ranked {
+            terms: self.scoring.clone(),
             matching,
-            exact,
+            wand: self.worth_pruning(searcher),
         })
     }
 }
 
-/// The union `scoring` ranks, restricted to what `matching` admits;
-/// `exact` matches and scores the same documents the slow way.
+/// The documents `matching` admits, scored by the sum of the `terms` they
+/// have (each with its field's boost): for a document with every required
+/// word, exactly the parser's score of the conjunction.
 #[derive(Debug)]
-struct Pruned {
-    scoring: BooleanQuery,
+struct Ranked {
+    terms: Vec<(Term, Score)>,
     matching: Box<dyn Query>,
-    exact: Box<dyn Query>,
+    /// Rank by block-max WAND over the union of `terms`, matches filtered
+    /// out of what it proposes; else score each match.
+    wand: bool,
 }
 
-impl Clone for Pruned {
+impl Clone for Ranked {
     fn clone(&self) -> Self {
         Self {
-            scoring: self.scoring.clone(),
+            terms: self.terms.clone(),
             matching: self.matching.box_clone(),
-            exact: self.exact.box_clone(),
+            wand: self.wand,
         }
     }
 }
 
-impl Query for Pruned {
+impl Ranked {
+    /// `term`'s query, with its field's boost.
+    fn term(term: &Term, boost: Score) -> Box<dyn Query> {
+        Box::new(BoostQuery::new(
+            Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+            boost,
+        ))
+    }
+}
+
+impl Query for Ranked {
     fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
         let matching = self.matching.weight(match scoring.searcher() {
             Some(searcher) => EnableScoring::disabled_from_searcher(searcher),
@@ -244,31 +246,85 @@ impl Query for Pruned {
         if !scoring.is_scoring_enabled() {
             return Ok(matching);
         }
-        Ok(Box::new(PrunedWeight {
-            scoring: self.scoring.weight(scoring)?,
-            exact: self.exact.weight(scoring)?,
+        let terms = self
+            .terms
+            .iter()
+            .map(|(term, boost)| Self::term(term, *boost).weight(scoring))
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        // The same terms' statistics again: the search's statistics
+        // provider remembers them.
+        let wand = if self.wand {
+            let union = BooleanQuery::new(
+                self.terms
+                    .iter()
+                    .map(|(term, boost)| (Occur::Should, Self::term(term, *boost)))
+                    .collect(),
+            );
+            Some(union.weight(scoring)?)
+        } else {
+            None
+        };
+        Ok(Box::new(RankedWeight {
             matching,
+            terms,
+            wand,
         }))
     }
 
     fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
-        self.exact.query_terms(visitor);
+        for (term, _) in &self.terms {
+            visitor(term, false);
+        }
     }
 }
 
-struct PrunedWeight {
-    scoring: Box<dyn Weight>,
+struct RankedWeight {
     matching: Box<dyn Weight>,
-    exact: Box<dyn Weight>,
+    terms: Vec<Box<dyn Weight>>,
+    wand: Option<Box<dyn Weight>>,
 }
 
-impl Weight for PrunedWeight {
+impl RankedWeight {
+    fn driven(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Driven> {
+        let mut terms = Vec::with_capacity(self.terms.len());
+        for weight in &self.terms {
+            let scorer = weight.scorer(reader, boost)?;
+            // A term the segment lacks scores nothing here.
+            if scorer.doc() != TERMINATED {
+                terms.push(scorer);
+            }
+        }
+        Ok(Driven {
+            matching: self.matching.scorer(reader, 1.0)?,
+            terms,
+        })
+    }
+}
+
+impl Weight for RankedWeight {
     fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        self.exact.scorer(reader, boost)
+        Ok(Box::new(self.driven(reader, boost)?))
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        self.exact.explain(reader, doc)
+        let mut matching = self.matching.scorer(reader, 1.0)?;
+        if matching.seek(doc) != doc {
+            return Err(tantivy::TantivyError::InvalidArgument(format!(
+                "document {doc} does not match"
+            )));
+        }
+        let mut details = Vec::new();
+        for weight in &self.terms {
+            if weight.scorer(reader, 1.0)?.seek(doc) == doc {
+                details.push(weight.explain(reader, doc)?);
+            }
+        }
+        let score = details.iter().map(Explanation::value).sum();
+        let mut out = Explanation::new("sum of the words' terms in the default fields", score);
+        for detail in details {
+            out.add_detail(detail);
+        }
+        Ok(out)
     }
 
     fn count(&self, reader: &SegmentReader) -> tantivy::Result<u32> {
@@ -281,16 +337,16 @@ impl Weight for PrunedWeight {
         reader: &SegmentReader,
         callback: &mut dyn FnMut(DocId, Score) -> Score,
     ) -> tantivy::Result<()> {
-        let mut matching = self.matching.scorer(reader, 1.0)?;
-        if matching.doc() == TERMINATED {
-            return Ok(());
-        }
         let mut threshold = threshold;
-        let (mut accepted, mut rejected) = (0u32, 0u32);
-        // Where WAND stopped when it gave up; the rest is scored one by one.
-        let mut resume = None;
-        self.scoring
-            .for_each_pruning(threshold, reader, &mut |doc, score| {
+        let mut resume = 0;
+        if let Some(wand) = &self.wand {
+            let mut matching = self.matching.scorer(reader, 1.0)?;
+            if matching.doc() == TERMINATED {
+                return Ok(());
+            }
+            let (mut accepted, mut rejected) = (0u32, 0u32);
+            let mut gave_up = None;
+            wand.for_each_pruning(threshold, reader, &mut |doc, score| {
                 let mut at = matching.doc();
                 if at < doc {
                     at = matching.seek(doc);
@@ -307,29 +363,74 @@ impl Weight for PrunedWeight {
                 }
                 rejected += 1;
                 if rejected >= GIVE_UP_AFTER && rejected > 3 * accepted {
-                    resume = Some(doc + 1);
+                    gave_up = Some(doc + 1);
                     return Score::MAX;
                 }
                 threshold
             })?;
-        let Some(resume) = resume else {
-            return Ok(());
-        };
-        // Few of the union's documents match (the caller's filter keeps
-        // few, say): WAND cannot raise its threshold with them. The
-        // parser's query scores the rest.
-        let mut exact = self.exact.scorer(reader, 1.0)?;
-        let mut doc = exact.doc();
+            // Few of the union's documents match (the caller's filter keeps
+            // few, say): WAND cannot raise its threshold with them, and the
+            // rest is scored one match after another.
+            match gave_up {
+                Some(doc) => resume = doc,
+                None => return Ok(()),
+            }
+        }
+        let mut driven = self.driven(reader, 1.0)?;
+        let mut doc = driven.doc();
         if doc < resume {
-            doc = exact.seek(resume);
+            doc = driven.seek(resume);
         }
         while doc != TERMINATED {
-            let score = exact.score();
+            let score = driven.score();
             if score > threshold {
                 threshold = callback(doc, score);
             }
-            doc = exact.advance();
+            doc = driven.advance();
         }
         Ok(())
+    }
+}
+
+/// The documents of `matching`, each scored by seeking the `terms`'
+/// postings to it: a few seeks per match, where the parser's union of a
+/// word's fields refills a window of thousands of documents per seek.
+struct Driven {
+    matching: Box<dyn Scorer>,
+    terms: Vec<Box<dyn Scorer>>,
+}
+
+impl DocSet for Driven {
+    fn advance(&mut self) -> DocId {
+        self.matching.advance()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        self.matching.seek(target)
+    }
+
+    fn doc(&self) -> DocId {
+        self.matching.doc()
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.matching.size_hint()
+    }
+}
+
+impl Scorer for Driven {
+    fn score(&mut self) -> Score {
+        let doc = self.matching.doc();
+        let mut score = 0.0;
+        for term in &mut self.terms {
+            let mut at = term.doc();
+            if at < doc {
+                at = term.seek(doc);
+            }
+            if at == doc {
+                score += term.score();
+            }
+        }
+        score
     }
 }

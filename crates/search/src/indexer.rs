@@ -34,7 +34,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Row as _};
 use tokio::sync::watch;
 
-use crate::index::{IndexError, Indexer, Layout, Reader, WriterOptions};
+use crate::index::{Compaction, IndexError, Indexer, Layout, Reader, WriterOptions};
 use crate::NAME;
 
 /// Metric names.
@@ -244,6 +244,8 @@ struct State {
     rebuild: Option<Indexer>,
     rebuild_commit: Instant,
     failed: bool,
+    /// The live index changed since it was last found compact enough.
+    compact_due: bool,
     /// Old index directories to remove once readers have moved on.
     retired: Vec<(PathBuf, Instant)>,
 }
@@ -303,6 +305,7 @@ async fn drive(
         rebuild: None,
         rebuild_commit: Instant::now(),
         failed: false,
+        compact_due: true,
         retired: Vec::new(),
     };
     observe(&state.live);
@@ -384,6 +387,19 @@ async fn drive(
         if !caught_up || rebuilding {
             continue;
         }
+        // Idle: a good time to merge what the catch-up or the commits left.
+        if state.compact_due && !state.live.dirty() && !state.failed {
+            let (live, compacted) = blocking(state.live, Indexer::compact).await?;
+            state.live = live;
+            match compacted {
+                Ok(Compaction::Busy) => {}
+                Ok(Compaction::Started | Compaction::NotWorth) => state.compact_due = false,
+                Err(e) => {
+                    tracing::warn!(projection = NAME, error = %e, "cannot merge the search index's segments");
+                    state.compact_due = false;
+                }
+            }
+        }
         let pause = if state.live.dirty() {
             due.saturating_sub(state.last_commit.elapsed())
         } else {
@@ -428,6 +444,7 @@ async fn commit_live(mut state: State, conn: &mut PgConnection) -> Result<State,
     })
     .await?;
     state.live = live;
+    state.compact_due = true;
     let position = committed?;
     metrics::histogram!(metric::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
     state.last_commit = Instant::now();
@@ -590,6 +607,7 @@ async fn swap(
     .await?;
     let at = committed?;
     let old = std::mem::replace(&mut state.live, rebuild);
+    state.compact_due = true;
     state.last_commit = Instant::now();
     state
         .retired

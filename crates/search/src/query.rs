@@ -636,30 +636,22 @@ fn search_planned(
     // the user's query alone lets tantivy skip what cannot make the page.
     let filter = (filter.len() > 1 || !covers).then(|| all_of(filter));
     // `query` ranks the best hits; `matches` is what is counted.
-    let exact: Box<dyn Query> = match &filter {
-        None => user_query.box_clone(),
-        Some(filter) => Box::new(BooleanQuery::new(vec![
-            (Occur::Must, user_query.box_clone()),
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(filter.box_clone(), 0.0)),
-            ),
-        ])),
-    };
     let (query, matches): (Box<dyn Query>, Box<dyn Query>) = match (&plan, filter) {
         (Some(plan), filter) => {
             let matching = match filter {
                 Some(filter) => all_of(vec![plan.matching.box_clone(), filter]),
                 None => plan.matching.box_clone(),
             };
-            let top = if plan.worth_pruning(searcher) {
-                plan.best_of(matching.box_clone(), exact)
-            } else {
-                exact
-            };
-            (top, matching)
+            (plan.ranking(searcher, matching.box_clone()), matching)
         }
-        (None, _) => (exact.box_clone(), exact),
+        (None, None) => (user_query.box_clone(), user_query.box_clone()),
+        (None, Some(filter)) => {
+            let exact: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+                (Occur::Must, user_query.box_clone()),
+                (Occur::Must, Box::new(ConstScoreQuery::new(filter, 0.0))),
+            ]));
+            (exact.box_clone(), exact)
+        }
     };
     let visible = VisibleStats::new(searcher, access, stats.entry(searcher, scope), covers);
     let limit = request.limit.clamp(1, MAX_LIMIT);
@@ -985,6 +977,9 @@ pub struct VisibleStats<'a> {
     filter: Box<dyn Query>,
     cached: Arc<ScopeStats>,
     everything: bool,
+    /// The document frequencies this search looked up: a query's weights
+    /// ask for a term once per clause that has it.
+    doc_freqs: Mutex<HashMap<Term, u64>>,
 }
 
 impl<'a> VisibleStats<'a> {
@@ -1001,6 +996,7 @@ impl<'a> VisibleStats<'a> {
             filter,
             cached,
             everything,
+            doc_freqs: Mutex::default(),
         }
     }
 
@@ -1079,6 +1075,22 @@ impl Bm25StatisticsProvider for VisibleStats<'_> {
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        let known = self.doc_freqs_memo().get(term).copied();
+        if let Some(found) = known {
+            return Ok(found);
+        }
+        let found = self.count_doc_freq(term)?;
+        self.doc_freqs_memo().insert(term.clone(), found);
+        Ok(found)
+    }
+}
+
+impl VisibleStats<'_> {
+    fn doc_freqs_memo(&self) -> std::sync::MutexGuard<'_, HashMap<Term, u64>> {
+        self.doc_freqs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count_doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
         if self.sees_everything()? {
             return self.searcher.doc_freq(term);
         }

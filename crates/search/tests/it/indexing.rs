@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chronicle_domain::contract::Grantee;
 use chronicle_projections::status;
 use chronicle_search::doc::Kind;
-use chronicle_search::index::{Indexer, Layout, Reader, WriterOptions};
+use chronicle_search::index::{Compaction, Indexer, Layout, Reader, WriterOptions};
 use chronicle_search::indexer::{self, Options};
 use chronicle_search::query::{ContractAccess, Scope, TicketAccess};
 use chronicle_store::EventStore as _;
@@ -531,6 +531,116 @@ async fn an_index_of_another_event_log_is_built_anew() {
             reader.position()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn compacting_merges_the_segments_into_one_at_the_same_position() {
+    // Given an index committed after every few events: several segments
+    // (fewer than the 8 tantivy's merge policy would merge).
+    let db = TestDb::new().await;
+    let events = store(&db);
+    let at = load(&events, 24).await;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(dir.path());
+    let mut indexer = Indexer::open_current(&layout, WriterOptions::default()).unwrap();
+    loop {
+        let batch = events
+            .read_batch(indexer.applied(), 10)
+            .await
+            .unwrap()
+            .events;
+        if batch.is_empty() {
+            break;
+        }
+        indexer.apply(&batch).unwrap();
+        indexer.commit().unwrap();
+    }
+    let reader = Arc::new(Reader::new(dir.path()));
+    let before = caught_up(&reader, at).await;
+    let segments = before.searcher.segment_readers().len();
+    assert!(segments > 2, "{segments} segments");
+    let everything = search(&before, &admin("acme"), "");
+
+    // When it is compacted,
+    assert_eq!(indexer.compact().unwrap(), Compaction::Started);
+
+    // then readers come to show one segment: the same documents, the same
+    // position; and there is nothing more to compact.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let r = reader.clone();
+        tokio::task::spawn_blocking(move || r.refresh())
+            .await
+            .unwrap()
+            .unwrap();
+        let snapshot = reader.snapshot().unwrap();
+        if snapshot.searcher.segment_readers().len() == 1 {
+            break snapshot;
+        }
+        assert!(Instant::now() < deadline, "still {segments} segments");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(after.position, at);
+    let merged = search(&after, &admin("acme"), "");
+    assert_eq!(merged.total, everything.total);
+    assert_eq!(titles(&merged), titles(&everything));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match indexer.compact().unwrap() {
+            Compaction::NotWorth => break,
+            Compaction::Busy => {}
+            Compaction::Started => panic!("compacted one segment again"),
+        }
+        assert!(Instant::now() < deadline, "the merge did not end");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A restart resumes from the same position.
+    indexer.close().unwrap();
+    let reopened = Indexer::open_current(&layout, WriterOptions::default()).unwrap();
+    assert_eq!(reopened.position(), at);
+}
+
+#[tokio::test]
+async fn the_running_indexer_merges_what_a_catch_up_left_once_idle() {
+    // Given a log the indexer catches up with in many commits,
+    let db = TestDb::new().await;
+    // (fewer than the 8 segments tantivy's merge policy would merge),
+    let at = load(&store(&db), 15).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut options = Options::new(dir.path().to_owned());
+    options.poll_interval = Duration::from_millis(100);
+    options.batch_size = 8;
+    options.catchup_commit = Duration::ZERO;
+    let task = tokio::spawn(indexer::run(
+        store(&db),
+        (*db.pool.connect_options()).clone(),
+        options,
+        stopped,
+    ));
+    let running = Running { stop, task };
+
+    // when it has caught up, its readers come to show one segment.
+    let reader = Arc::new(Reader::new(dir.path()));
+    let total = search(&caught_up(&reader, at).await, &admin("acme"), "").total;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = reader.clone();
+        tokio::task::spawn_blocking(move || r.refresh())
+            .await
+            .unwrap()
+            .unwrap();
+        let snapshot = reader.snapshot().unwrap();
+        let segments = snapshot.searcher.segment_readers().len();
+        if segments == 1 {
+            assert_eq!(snapshot.position, at);
+            assert_eq!(search(&snapshot, &admin("acme"), "").total, total);
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {segments} segments");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     running.stop().await;
 }

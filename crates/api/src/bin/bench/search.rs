@@ -306,7 +306,14 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     let pg_build_secs = t.elapsed().as_secs_f64();
     eprintln!("PostgreSQL FTS table and GIN index built in {pg_build_secs:.1} s");
 
-    // 3. Query latency, both engines, same queries, same run.
+    // 3. Query latency, both engines, same queries, same run: on the
+    // snapshot readers have now, as the API takes the latest per request
+    // (the indexer merges the catch-up's segments once idle).
+    let snapshot = reader
+        .snapshot()
+        .ok_or_else(|| anyhow::anyhow!("no index"))?;
+    let segments = snapshot.searcher.segment_readers().len();
+    eprintln!("querying an index of {segments} segment(s)");
     let queries = queries(&docs);
     let scope = Scope {
         tenant: "bench".into(),
@@ -540,6 +547,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
             "articles": docs.len() - contracts,
             "text_mb": (text_bytes as f64 / 1e5).round() / 10.0,
             "index_mb": (index_bytes as f64 / 1e5).round() / 10.0,
+            "index_segments_queried": segments,
             "index_seconds": (index_secs * 10.0).round() / 10.0,
             "index_docs_per_s": docs_per_s.round(),
             "index_mb_per_s": (mb_per_s * 10.0).round() / 10.0,
