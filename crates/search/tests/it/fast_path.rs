@@ -13,13 +13,12 @@ use chronicle_search::index::{Indexer, Layout, Reader, WriterOptions};
 use chronicle_search::query::{
     self, ContractAccess, Request, Results, Scope, StatsCache, TicketAccess,
 };
-use chronicle_store::EventStore as _;
 use chronicle_testkit::TestDb;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
-use crate::support::{admin, append, caught_up, ev, store};
+use crate::support::{admin, append, caught_up, commit_in_batches, ev, store};
 
 /// In most documents: their conjunctions match thousands (WAND).
 const COMMON: &[&str] = &["service", "network", "customer"];
@@ -136,7 +135,6 @@ async fn the_fast_path_answers_as_the_parser_does() {
     let mut rng = StdRng::seed_from_u64(7);
     let (user, customer) = (Uuid::now_v7(), Uuid::now_v7());
     let mut amend = Vec::new();
-    let mut batches = Vec::new();
     let mut tasks = Vec::new();
     for n in 0..6_000 {
         let id = Uuid::now_v7();
@@ -222,22 +220,10 @@ async fn the_fast_path_answers_as_the_parser_does() {
     let dir = tempfile::tempdir().unwrap();
     let mut indexer =
         Indexer::open_current(&Layout::new(dir.path()), WriterOptions::default()).unwrap();
-    loop {
-        let batch = events
-            .read_batch(indexer.applied(), 5_000)
-            .await
-            .unwrap()
-            .events;
-        if batch.is_empty() {
-            break;
-        }
-        batches.push(batch.len());
-        indexer.apply(&batch).unwrap();
-        indexer.commit().unwrap();
-    }
+    let commits = commit_in_batches(&events, &mut indexer, 5_000).await;
     let snapshot = caught_up(&Arc::new(Reader::new(dir.path())), indexer.position()).await;
     assert!(
-        snapshot.searcher.segment_readers().len() > 1 && batches.len() > 1,
+        snapshot.searcher.segment_readers().len() > 1 && commits > 1,
         "one segment only"
     );
 

@@ -15,7 +15,10 @@ use chronicle_store::EventStore as _;
 use chronicle_testkit::TestDb;
 use uuid::Uuid;
 
-use crate::support::{admin, append, caught_up, ev, search, search_with, store, titles};
+use crate::support::{
+    admin, append, caught_up, commit_in_batches, ev, one_segment, search, search_with, store,
+    titles,
+};
 
 struct Running {
     stop: tokio::sync::watch::Sender<bool>,
@@ -545,18 +548,7 @@ async fn compacting_merges_the_segments_into_one_at_the_same_position() {
     let dir = tempfile::tempdir().unwrap();
     let layout = Layout::new(dir.path());
     let mut indexer = Indexer::open_current(&layout, WriterOptions::default()).unwrap();
-    loop {
-        let batch = events
-            .read_batch(indexer.applied(), 10)
-            .await
-            .unwrap()
-            .events;
-        if batch.is_empty() {
-            break;
-        }
-        indexer.apply(&batch).unwrap();
-        indexer.commit().unwrap();
-    }
+    commit_in_batches(&events, &mut indexer, 10).await;
     let reader = Arc::new(Reader::new(dir.path()));
     let before = caught_up(&reader, at).await;
     let segments = before.searcher.segment_readers().len();
@@ -568,20 +560,7 @@ async fn compacting_merges_the_segments_into_one_at_the_same_position() {
 
     // then readers come to show one segment: the same documents, the same
     // position; and there is nothing more to compact.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let after = loop {
-        let r = reader.clone();
-        tokio::task::spawn_blocking(move || r.refresh())
-            .await
-            .unwrap()
-            .unwrap();
-        let snapshot = reader.snapshot().unwrap();
-        if snapshot.searcher.segment_readers().len() == 1 {
-            break snapshot;
-        }
-        assert!(Instant::now() < deadline, "still {segments} segments");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let after = one_segment(&reader).await;
     assert_eq!(after.position, at);
     let merged = search(&after, &admin("acme"), "");
     assert_eq!(merged.total, everything.total);
@@ -625,22 +604,8 @@ async fn the_running_indexer_merges_what_a_catch_up_left_once_idle() {
     // when it has caught up, its readers come to show one segment.
     let reader = Arc::new(Reader::new(dir.path()));
     let total = search(&caught_up(&reader, at).await, &admin("acme"), "").total;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = reader.clone();
-        tokio::task::spawn_blocking(move || r.refresh())
-            .await
-            .unwrap()
-            .unwrap();
-        let snapshot = reader.snapshot().unwrap();
-        let segments = snapshot.searcher.segment_readers().len();
-        if segments == 1 {
-            assert_eq!(snapshot.position, at);
-            assert_eq!(search(&snapshot, &admin("acme"), "").total, total);
-            break;
-        }
-        assert!(Instant::now() < deadline, "still {segments} segments");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let merged = one_segment(&reader).await;
+    assert_eq!(merged.position, at);
+    assert_eq!(search(&merged, &admin("acme"), "").total, total);
     running.stop().await;
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use chronicle_domain::event::{encode, DomainEvent, Encoded};
 use chronicle_search::doc::Kind;
-use chronicle_search::index::{Reader, Snapshot};
+use chronicle_search::index::{Indexer, Reader, Snapshot};
 use chronicle_search::query::{
     self, ContractAccess, Request, Results, Scope, StatsCache, TicketAccess,
 };
@@ -68,6 +68,49 @@ pub async fn caught_up(reader: &Arc<Reader>, position: u64) -> Snapshot {
             reader.position()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Applies the whole log to `indexer`, committing after every `batch`
+/// events (a segment each); returns the number of commits.
+pub async fn commit_in_batches(
+    events: &PgEventStore,
+    indexer: &mut Indexer,
+    batch: usize,
+) -> usize {
+    let mut commits = 0;
+    loop {
+        let read = events
+            .read_batch(indexer.applied(), batch)
+            .await
+            .unwrap()
+            .events;
+        if read.is_empty() {
+            return commits;
+        }
+        indexer.apply(&read).unwrap();
+        indexer.commit().unwrap();
+        commits += 1;
+    }
+}
+
+/// Refreshes `reader` until its snapshot holds a single segment (within
+/// 30 s), and returns that snapshot.
+pub async fn one_segment(reader: &Arc<Reader>) -> Snapshot {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = reader.clone();
+        tokio::task::spawn_blocking(move || r.refresh())
+            .await
+            .unwrap()
+            .unwrap();
+        let snapshot = reader.snapshot().unwrap();
+        let segments = snapshot.searcher.segment_readers().len();
+        if segments == 1 {
+            return snapshot;
+        }
+        assert!(Instant::now() < deadline, "still {segments} segments");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
