@@ -28,12 +28,16 @@
 //! query as it is. `tests::the_fast_path_answers_as_the_parser_does` checks
 //! the two agree on hits, scores, totals and facets.
 
+use std::sync::Arc;
+
 use tantivy::query::{
-    BooleanQuery, BoostQuery, EnableScoring, Explanation, Occur, Query, Scorer, TermQuery, Weight,
+    BooleanQuery, BooleanWeight, BoostQuery, EnableScoring, Explanation, Occur, Query, Scorer,
+    SumCombiner, TermQuery, Weight,
 };
 use tantivy::query_grammar::{Delimiter, Occur as UserOccur, UserInputAst, UserInputLeaf};
 use tantivy::schema::{FieldType, IndexRecordOption};
-use tantivy::{DocId, DocSet, Score, Searcher, SegmentReader, Term, TERMINATED};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{DocId, DocSet, Score, Searcher, SeekDangerResult, SegmentReader, Term, TERMINATED};
 
 use crate::index::Snapshot;
 use crate::schema::{self, DEFAULT_FIELDS};
@@ -71,8 +75,10 @@ impl Conjunction {
         let UserInputAst::Clause(clauses) = ast else {
             return None;
         };
-        // Each default field: its boost, its analyzer, and the catch-all
+        // Each default field: its boost, its analyzer (an index into
+        // `analyzers`: the default fields share two), and the catch-all
         // field its terms are also in.
+        let mut analyzers: Vec<(&str, TextAnalyzer)> = Vec::with_capacity(2);
         let mut fields = Vec::with_capacity(DEFAULT_FIELDS.len());
         for (name, boost) in DEFAULT_FIELDS {
             let field = schema.get_field(name).ok()?;
@@ -85,9 +91,16 @@ impl Conjunction {
                 schema::KEYWORD => keywords,
                 _ => return None,
             };
-            let analyzer = snapshot.index.tokenizers().get(tokenizer)?;
+            let analyzer = match analyzers.iter().position(|(n, _)| *n == tokenizer) {
+                Some(at) => at,
+                None => {
+                    analyzers.push((tokenizer, snapshot.index.tokenizers().get(tokenizer)?));
+                    analyzers.len() - 1
+                }
+            };
             fields.push((field, *boost, all, analyzer));
         }
+        let mut tokens: Vec<Vec<String>> = vec![Vec::new(); analyzers.len()];
         let mut scoring = Vec::new();
         let mut required_terms = Vec::new();
         let mut matching: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -110,13 +123,16 @@ impl Conjunction {
             {
                 return None;
             }
-            let mut catch_all: Vec<Term> = Vec::new();
-            for (field, boost, all, analyzer) in &mut fields {
-                let mut tokens = Vec::new();
+            // The word's tokens by each analyzer, once per word.
+            for ((_, analyzer), out) in analyzers.iter_mut().zip(&mut tokens) {
+                out.clear();
                 analyzer
                     .token_stream(&word.phrase)
-                    .process(&mut |t| tokens.push(t.text.clone()));
-                match tokens.as_slice() {
+                    .process(&mut |t| out.push(t.text.clone()));
+            }
+            let mut catch_all: Vec<Term> = Vec::new();
+            for (field, boost, all, analyzer) in &fields {
+                match tokens[*analyzer].as_slice() {
                     [] => {}
                     [token] => {
                         if required {
@@ -249,21 +265,22 @@ impl Query for Ranked {
         let terms = self
             .terms
             .iter()
-            .map(|(term, boost)| Self::term(term, *boost).weight(scoring))
+            .map(|(term, boost)| Ok(Shared(Self::term(term, *boost).weight(scoring)?.into())))
             .collect::<tantivy::Result<Vec<_>>>()?;
-        // The same terms' statistics again: the search's statistics
-        // provider remembers them.
-        let wand = if self.wand {
-            let union = BooleanQuery::new(
-                self.terms
+        // WAND's union over the same weights: as `BooleanQuery::weight`
+        // makes it of the terms' queries, without weighing each again.
+        let wand = self.wand.then(|| {
+            let union: Box<dyn Weight> = Box::new(BooleanWeight::with_minimum_number_should_match(
+                terms
                     .iter()
-                    .map(|(term, boost)| (Occur::Should, Self::term(term, *boost)))
+                    .map(|w| (Occur::Should, Box::new(w.clone()) as Box<dyn Weight>))
                     .collect(),
-            );
-            Some(union.weight(scoring)?)
-        } else {
-            None
-        };
+                1,
+                true,
+                Box::new(SumCombiner::default),
+            ));
+            union
+        });
         Ok(Box::new(RankedWeight {
             matching,
             terms,
@@ -280,8 +297,36 @@ impl Query for Ranked {
 
 struct RankedWeight {
     matching: Box<dyn Weight>,
-    terms: Vec<Box<dyn Weight>>,
+    terms: Vec<Shared>,
     wand: Option<Box<dyn Weight>>,
+}
+
+/// A weight two scorers' builders share (the terms', and WAND's union of
+/// them): its scorers are the shared weight's own.
+#[derive(Clone)]
+struct Shared(Arc<dyn Weight>);
+
+impl Weight for Shared {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        self.0.scorer(reader, boost)
+    }
+
+    fn scorer_danger(
+        &self,
+        reader: &SegmentReader,
+        target: DocId,
+        boost: Score,
+    ) -> tantivy::Result<(SeekDangerResult, Box<dyn Scorer>)> {
+        self.0.scorer_danger(reader, target, boost)
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        self.0.explain(reader, doc)
+    }
+
+    fn count(&self, reader: &SegmentReader) -> tantivy::Result<u32> {
+        self.0.count(reader)
+    }
 }
 
 impl RankedWeight {

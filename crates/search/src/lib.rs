@@ -8,6 +8,7 @@
 //! - [`query`]: parsing and checking a user's query, the access filter,
 //!   hits, snippets, facets; `conjunction`: the fast path of words ANDed
 //!   together;
+//! - `stem`: English stemming with a per-thread memo of recent words;
 //! - [`indexer`]: the projection process: lease, catch-up, live updates,
 //!   rebuilds, status and metrics.
 //!
@@ -20,6 +21,7 @@ pub mod index;
 pub mod indexer;
 pub mod query;
 pub mod schema;
+mod stem;
 
 /// The projection's name: lease key, status row, `--only search`.
 pub const NAME: &str = "search";

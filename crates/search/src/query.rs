@@ -371,7 +371,10 @@ fn planned(
         let at = char_at(q, first.pos);
         return Err(invalid(pointed(q, at, &first.message), Some(at)));
     }
-    if query_grammar::parse_query(q).is_err() {
+    // Words and spaces alone always parse; anything else is held to the
+    // strict grammar too, which refuses some input the lenient one accepts.
+    let plain = q.chars().all(|c| c.is_alphanumeric() || c.is_whitespace());
+    if !plain && query_grammar::parse_query(q).is_err() {
         return Err(invalid(
             format!("the query `{q}` does not parse; quote special characters (\"...\")"),
             None,
@@ -510,6 +513,29 @@ fn any_of(parts: Vec<Box<dyn Query>>) -> Box<dyn Query> {
     ))
 }
 
+/// Sets of values up to this size are matched as a union of their terms:
+/// a `TermSetQuery` builds a finite-state automaton of its set for each
+/// search, which costs more than a few term lookups.
+const TERM_SET_FROM: usize = 16;
+
+/// The documents whose `field` has one of `values` (not empty).
+fn one_of<'v>(field: Field, values: impl Iterator<Item = &'v str>) -> Box<dyn Query> {
+    let mut terms: Vec<Term> = values.map(|v| Term::from_field_text(field, v)).collect();
+    terms.sort();
+    terms.dedup();
+    if terms.len() >= TERM_SET_FROM {
+        return Box::new(TermSetQuery::new(terms));
+    }
+    let mut queries: Vec<Box<dyn Query>> = terms
+        .into_iter()
+        .map(|t| Box::new(TermQuery::new(t, IndexRecordOption::Basic)) as Box<dyn Query>)
+        .collect();
+    if queries.len() == 1 {
+        return queries.pop().expect("one");
+    }
+    any_of(queries)
+}
+
 /// The documents `scope` may see: its tenant, and per type the access
 /// rule. Never empty of the tenant clause.
 pub fn access_filter(f: &Fields, scope: &Scope) -> Box<dyn Query> {
@@ -525,11 +551,7 @@ pub fn access_filter(f: &Fields, scope: &Scope) -> Box<dyn Query> {
             let user = user.to_string();
             let mut granted = vec![term(f.owner, &user), term(f.shared_users, &user)];
             if !roles.is_empty() {
-                granted.push(Box::new(TermSetQuery::new(
-                    roles
-                        .iter()
-                        .map(|r| Term::from_field_text(f.shared_roles, r)),
-                )));
+                granted.push(one_of(f.shared_roles, roles.iter().map(String::as_str)));
             }
             all_of(vec![term(f.kind, Kind::Contract.as_str()), any_of(granted)])
         }
@@ -551,20 +573,11 @@ pub fn access_filter(f: &Fields, scope: &Scope) -> Box<dyn Query> {
 fn request_filter(f: &Fields, request: &Request) -> Vec<Box<dyn Query>> {
     let mut out: Vec<Box<dyn Query>> = Vec::new();
     if !request.kinds.is_empty() {
-        out.push(Box::new(TermSetQuery::new(
-            request
-                .kinds
-                .iter()
-                .map(|k| Term::from_field_text(f.kind, k.as_str())),
-        )));
+        out.push(one_of(f.kind, request.kinds.iter().map(|k| k.as_str())));
     }
     if !request.statuses.is_empty() {
-        out.push(Box::new(TermSetQuery::new(
-            request
-                .statuses
-                .iter()
-                .map(|s| Term::from_field_text(f.status, &s.to_lowercase())),
-        )));
+        let statuses: Vec<String> = request.statuses.iter().map(|s| s.to_lowercase()).collect();
+        out.push(one_of(f.status, statuses.iter().map(String::as_str)));
     }
     out
 }

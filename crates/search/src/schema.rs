@@ -14,7 +14,7 @@ use tantivy::schema::{
     FAST, INDEXED, STORED, STRING,
 };
 use tantivy::tokenizer::{
-    Language, LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
+    Language, LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, StopWordFilter,
     TextAnalyzer,
 };
 use tantivy::Index;
@@ -188,7 +188,8 @@ pub fn register_tokenizers(index: &Index) {
             StopWordFilter::new(Language::English)
                 .unwrap_or_else(|| StopWordFilter::remove(Vec::<String>::new())),
         )
-        .filter(Stemmer::new(Language::English))
+        // Snowball English, as tantivy's `Stemmer` (crate::stem).
+        .filter(crate::stem::EnglishStemmer)
         .build();
     index.tokenizers().register(ENGLISH, english);
     // Keyword fields are among the default fields: a query word that is a
