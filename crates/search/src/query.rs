@@ -371,9 +371,12 @@ fn planned(
         let at = char_at(q, first.pos);
         return Err(invalid(pointed(q, at, &first.message), Some(at)));
     }
-    // Words and spaces alone always parse; anything else is held to the
-    // strict grammar too, which refuses some input the lenient one accepts.
-    let plain = q.chars().all(|c| c.is_alphanumeric() || c.is_whitespace());
+    // Plain words (no operator among them) always parse; anything else is
+    // held to the strict grammar too, which refuses some input the lenient
+    // one accepts.
+    let plain = q
+        .split_whitespace()
+        .all(|w| w.chars().all(char::is_alphanumeric) && !matches!(w, "AND" | "OR" | "NOT"));
     if !plain && query_grammar::parse_query(q).is_err() {
         return Err(invalid(
             format!("the query `{q}` does not parse; quote special characters (\"...\")"),
